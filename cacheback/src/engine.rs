@@ -1,0 +1,482 @@
+//! The [`Cacheback`] handle: stores, queue, registry and clock, built once and
+//! shared (it is an `Arc` inside, cheap to clone).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::{Error, FetchError, StoreError};
+use crate::handle::JobHandle;
+use crate::job::Job;
+use crate::queue::{InProcessQueue, RefreshPayload, RefreshQueue};
+use crate::registry::{RefreshOutcome, Registry, TypedRefresher};
+use crate::singleflight::SingleFlight;
+use crate::store::{CacheStore, MemoryStore};
+
+/// The alias of the store used when none is configured.
+pub const DEFAULT_CACHE_ALIAS: &str = "default";
+
+/// The cacheback engine: named cache stores, a refresh queue, the registry of
+/// jobs a worker may run, and a clock.
+///
+/// ```
+/// use cacheback::{Cacheback, FetchError, Job};
+/// use cacheback::store::{MemoryStore, NullStore};
+///
+/// #[derive(Default)]
+/// struct Answer;
+/// impl Job for Answer {
+///     type Args = ();
+///     type Output = u32;
+///     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cache = Cacheback::builder()
+///     .store("default", MemoryStore::new())
+///     .store("dummy", NullStore)
+///     .register_default::<Answer>()
+///     .build()
+///     .unwrap();
+/// assert_eq!(*cache.job(Answer).get(&()).await.unwrap().unwrap(), 42);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Cacheback {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    stores: HashMap<String, Arc<dyn CacheStore>>,
+    default_alias: String,
+    verify_write: bool,
+    queue: Arc<dyn RefreshQueue>,
+    registry: Registry,
+    clock: Arc<dyn Clock>,
+    pub(crate) flights: SingleFlight,
+}
+
+impl std::fmt::Debug for Cacheback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut aliases: Vec<_> = self.inner.stores.keys().collect();
+        aliases.sort();
+        f.debug_struct("Cacheback")
+            .field("stores", &aliases)
+            .field("default_alias", &self.inner.default_alias)
+            .field("queue", &self.inner.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A weak reference to a [`Cacheback`], held by queues that run refreshes in
+/// this process so the handle and its queue do not keep each other alive.
+///
+/// ```
+/// let cache = cacheback::Cacheback::builder().build().unwrap();
+/// let weak = cache.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(cache);
+/// assert!(weak.upgrade().is_none());
+/// ```
+#[derive(Clone, Debug)]
+pub struct WeakCacheback(Weak<Inner>);
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cacheback")
+    }
+}
+
+impl WeakCacheback {
+    /// The handle, if it is still alive.
+    pub fn upgrade(&self) -> Option<Cacheback> {
+        self.0.upgrade().map(|inner| Cacheback { inner })
+    }
+}
+
+impl Cacheback {
+    /// Starts configuring an engine.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// assert_eq!(cache.default_alias(), "default");
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Binds `job` to this engine; the handle has the whole job API.
+    ///
+    /// ```
+    /// # use cacheback::{Cacheback, FetchError, Job};
+    /// # struct Answer;
+    /// # impl Job for Answer {
+    /// #     type Args = ();
+    /// #     type Output = u32;
+    /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// # }
+    /// let cache = Cacheback::builder().build().unwrap();
+    /// let answer = cache.job(Answer);
+    /// assert!(answer.key(&()).unwrap().ends_with("Answer"));
+    /// ```
+    pub fn job<J: Job>(&self, job: J) -> JobHandle<J> {
+        JobHandle::new(self.clone(), job)
+    }
+
+    /// The store under `alias`.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// assert!(cache.store("default").is_ok());
+    /// assert!(cache.store("nope").is_err());
+    /// ```
+    pub fn store(&self, alias: &str) -> Result<&Arc<dyn CacheStore>, Error> {
+        self.inner.stores.get(alias).ok_or_else(|| {
+            let mut known: Vec<_> = self.inner.stores.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            Error::UnknownCacheAlias { alias: alias.to_owned(), known: known.join(", ") }
+        })
+    }
+
+    /// The alias used by jobs that name none.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// assert_eq!(cache.default_alias(), "default");
+    /// ```
+    pub fn default_alias(&self) -> &str {
+        &self.inner.default_alias
+    }
+
+    /// Whether stored values are read back to check the write
+    /// (`verify_cache_write`).
+    ///
+    /// ```
+    /// assert!(cacheback::Cacheback::builder().build().unwrap().verifies_writes());
+    /// ```
+    pub fn verifies_writes(&self) -> bool {
+        self.inner.verify_write
+    }
+
+    /// The refresh queue.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// let _queue = cache.queue();
+    /// ```
+    pub fn queue(&self) -> &Arc<dyn RefreshQueue> {
+        &self.inner.queue
+    }
+
+    /// The current time on the engine's clock.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().clock(cacheback::ManualClock::at(5.0)).build().unwrap();
+    /// assert_eq!(cache.now(), 5.0);
+    /// ```
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Whether a job of this name can be run from a payload.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// assert!(!cache.is_registered("app::Unknown"));
+    /// ```
+    pub fn is_registered(&self, job: &str) -> bool {
+        self.inner.registry.get(job).is_some()
+    }
+
+    /// The names of the registered jobs, sorted.
+    ///
+    /// ```
+    /// assert!(cacheback::Cacheback::builder().build().unwrap().registered_jobs().is_empty());
+    /// ```
+    pub fn registered_jobs(&self) -> Vec<String> {
+        let mut names: Vec<_> = self.inner.registry.names().map(str::to_owned).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// A weak reference to this handle.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// assert!(cache.downgrade().upgrade().is_some());
+    /// ```
+    pub fn downgrade(&self) -> WeakCacheback {
+        WeakCacheback(Arc::downgrade(&self.inner))
+    }
+
+    /// Checks that every store answers; returns the first failure with its alias.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// cacheback::Cacheback::builder().build().unwrap().ping().await.unwrap();
+    /// # });
+    /// ```
+    pub async fn ping(&self) -> Result<(), Error> {
+        let mut aliases: Vec<_> = self.inner.stores.iter().collect();
+        aliases.sort_by_key(|(alias, _)| alias.as_str());
+        for (alias, store) in aliases {
+            store.ping().await.map_err(|source| Error::Store {
+                alias: alias.clone(),
+                op: "ping",
+                key: String::new(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs one queued refresh: the worker's entry point (the seed's
+    /// `perform_async_refresh`). Only registered jobs run; an unknown name or
+    /// undecodable arguments are logged and returned as errors, never a panic.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, Error};
+    /// use cacheback::queue::RefreshPayload;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = Cacheback::builder().build().unwrap();
+    /// let payload = RefreshPayload {
+    ///     job: "foomodule::BarJob".into(),
+    ///     state: serde_json::Value::Null,
+    ///     args: serde_json::json!([]),
+    ///     key: "foomodule::BarJob".into(),
+    /// };
+    /// let err = cache.perform(&payload).await.unwrap_err();
+    /// assert!(matches!(err, Error::UnknownJob { .. }));
+    /// # });
+    /// ```
+    pub async fn perform(&self, payload: &RefreshPayload) -> Result<RefreshOutcome, Error> {
+        let Some(refresher) = self.inner.registry.get(&payload.job).cloned() else {
+            tracing::error!(
+                target: "cacheback",
+                job = %payload.job,
+                state = %payload.state,
+                "Unable to construct {} with state {}: no such job is registered",
+                payload.job,
+                payload.state,
+            );
+            return Err(Error::UnknownJob { job: payload.job.clone() });
+        };
+        tracing::info!(target: "cacheback", "Using {} with state {}", payload.job, payload.state);
+        tracing::info!(target: "cacheback", "Calling refresh with args {}", payload.args);
+        let start = Instant::now();
+        let outcome = refresher.refresh(self, payload).await;
+        match &outcome {
+            Ok(RefreshOutcome::Refreshed) => {
+                tracing::info!(target: "cacheback", "Refreshed cache in {:.6} seconds", start.elapsed().as_secs_f64());
+            }
+            Ok(RefreshOutcome::SkippedFresh) => {
+                tracing::info!(target: "cacheback", key = %payload.key, "Skipped refresh: the item is already fresh");
+            }
+            Err(err) => tracing::error!(target: "cacheback", error = %err, "Error running job: '{err}'"),
+        }
+        outcome
+    }
+
+    pub(crate) fn flights(&self) -> &SingleFlight {
+        &self.inner.flights
+    }
+}
+
+/// Configures a [`Cacheback`].
+///
+/// Without a store, a [`MemoryStore`] is used under `"default"`; without a
+/// queue, an [`InProcessQueue`].
+///
+/// ```
+/// use cacheback::Cacheback;
+/// use cacheback::queue::InProcessQueue;
+/// use cacheback::store::MemoryStore;
+/// let cache = Cacheback::builder()
+///     .store("default", MemoryStore::new())
+///     .store("secondary", MemoryStore::new())
+///     .default_alias("default")
+///     .verify_cache_write(true)
+///     .queue(InProcessQueue::new())
+///     .build()
+///     .unwrap();
+/// assert!(cache.store("secondary").is_ok());
+/// ```
+pub struct Builder {
+    stores: HashMap<String, Arc<dyn CacheStore>>,
+    default_alias: String,
+    verify_write: bool,
+    queue: Option<Arc<dyn RefreshQueue>>,
+    registry: Registry,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            stores: HashMap::new(),
+            default_alias: DEFAULT_CACHE_ALIAS.to_owned(),
+            verify_write: true,
+            queue: None,
+            registry: Registry::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("default_alias", &self.default_alias).finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Adds a store under `alias` (replacing any store of that alias).
+    #[must_use]
+    pub fn store(self, alias: impl Into<String>, store: impl CacheStore) -> Self {
+        self.store_arc(alias, Arc::new(store))
+    }
+
+    /// Adds a shared store under `alias`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cacheback::store::{CacheStore, MemoryStore};
+    /// let shared: Arc<dyn CacheStore> = Arc::new(MemoryStore::new());
+    /// let cache = cacheback::Cacheback::builder().store_arc("default", shared).build().unwrap();
+    /// # let _ = cache;
+    /// ```
+    #[must_use]
+    pub fn store_arc(mut self, alias: impl Into<String>, store: Arc<dyn CacheStore>) -> Self {
+        self.stores.insert(alias.into(), store);
+        self
+    }
+
+    /// The alias used by jobs that name none (default `"default"`).
+    #[must_use]
+    pub fn default_alias(mut self, alias: impl Into<String>) -> Self {
+        self.default_alias = alias.into();
+        self
+    }
+
+    /// Read every non-empty stored value back and fail if it is missing (default on).
+    #[must_use]
+    pub fn verify_cache_write(mut self, verify: bool) -> Self {
+        self.verify_write = verify;
+        self
+    }
+
+    /// The refresh queue (default: an [`InProcessQueue`]).
+    #[must_use]
+    pub fn queue(self, queue: impl RefreshQueue) -> Self {
+        self.queue_arc(Arc::new(queue))
+    }
+
+    /// A shared refresh queue.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cacheback::queue::InProcessQueue;
+    /// let cache = cacheback::Cacheback::builder().queue_arc(Arc::new(InProcessQueue::new())).build().unwrap();
+    /// # let _ = cache;
+    /// ```
+    #[must_use]
+    pub fn queue_arc(mut self, queue: Arc<dyn RefreshQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// The clock (default: the system clock). Tests inject a
+    /// [`ManualClock`](crate::ManualClock).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Registers job `J` for refreshes from payloads, rebuilt by `factory` from
+    /// its [`init_state`](Job::init_state). The factory may capture what the
+    /// job needs, such as a database connection.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// struct Scaled { factor: u32 }
+    /// impl Job for Scaled {
+    ///     type Args = (u32,);
+    ///     type Output = u32;
+    ///     async fn fetch(&self, (n,): &(u32,)) -> Result<u32, FetchError> { Ok(n * self.factor) }
+    ///     fn init_state(&self) -> serde_json::Value { serde_json::json!(self.factor) }
+    /// }
+    /// let cache = Cacheback::builder()
+    ///     .register(|state| Ok(Scaled { factor: serde_json::from_value(state.clone())? }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(cache.is_registered(&Scaled::name()));
+    /// ```
+    #[must_use]
+    pub fn register<J, F>(mut self, factory: F) -> Self
+    where
+        J: Job,
+        F: Fn(&serde_json::Value) -> Result<J, FetchError> + Send + Sync + 'static,
+    {
+        let refresher = TypedRefresher::<J>::new(Box::new(factory));
+        self.registry.insert(J::name().into_owned(), Arc::new(refresher));
+        self
+    }
+
+    /// Registers a job type that is rebuilt with `Default`.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// #[derive(Default)]
+    /// struct Answer;
+    /// impl Job for Answer {
+    ///     type Args = ();
+    ///     type Output = u32;
+    ///     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// }
+    /// let cache = Cacheback::builder().register_default::<Answer>().build().unwrap();
+    /// assert!(cache.is_registered(&Answer::name()));
+    /// ```
+    #[must_use]
+    pub fn register_default<J: Job + Default>(self) -> Self {
+        self.register(|_| Ok(J::default()))
+    }
+
+    /// Builds the engine. Fails if the default alias names no store.
+    pub fn build(mut self) -> Result<Cacheback, Error> {
+        if self.stores.is_empty() {
+            self.stores.insert(DEFAULT_CACHE_ALIAS.to_owned(), Arc::new(MemoryStore::new()));
+        }
+        if !self.stores.contains_key(&self.default_alias) {
+            let mut known: Vec<_> = self.stores.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            return Err(Error::Config {
+                key: "cache_alias".to_owned(),
+                message: format!(
+                    "the default cache alias `{}` is not a configured store (configured: {})",
+                    self.default_alias,
+                    known.join(", ")
+                ),
+            });
+        }
+        let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new()));
+        let cache = Cacheback {
+            inner: Arc::new(Inner {
+                stores: self.stores,
+                default_alias: self.default_alias,
+                verify_write: self.verify_write,
+                queue,
+                registry: self.registry,
+                clock: self.clock,
+                flights: SingleFlight::default(),
+            }),
+        };
+        cache.inner.queue.attach(cache.downgrade());
+        Ok(cache)
+    }
+}
+
+pub(crate) fn store_error(alias: &str, op: &'static str, key: &str, source: StoreError) -> Error {
+    Error::Store { alias: alias.to_owned(), op, key: key.to_owned(), source }
+}

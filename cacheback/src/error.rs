@@ -1,0 +1,200 @@
+//! Errors returned by the engine, stores and queues.
+
+use std::sync::Arc;
+
+/// A boxed error returned by [`Job::fetch`](crate::Job::fetch): any error converts into it with `?`.
+///
+/// ```
+/// use cacheback::FetchError;
+/// fn parse(s: &str) -> Result<i64, FetchError> {
+///     Ok(s.parse::<i64>()?)
+/// }
+/// assert!(parse("x").is_err());
+/// ```
+pub type FetchError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A shared, cloneable error source.
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in cacheback.
+///
+/// Errors are cheap to clone (sources are shared), so one failed fetch can be
+/// handed to every caller waiting on it.
+///
+/// ```
+/// let err = cacheback::Error::UnknownJob { job: "app::Missing".into() };
+/// assert_eq!(err.to_string(), "no job named `app::Missing` is registered with this cacheback handle");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A job asked for a cache alias that is not configured.
+    #[error("unknown cache alias `{alias}` (configured aliases: {known})")]
+    UnknownCacheAlias {
+        /// The alias that was asked for.
+        alias: String,
+        /// The configured aliases, comma separated.
+        known: String,
+    },
+    /// A cache store operation failed.
+    #[error("cache store `{alias}` failed to {op} key `{key}`: {source}")]
+    Store {
+        /// The store's alias.
+        alias: String,
+        /// The operation (`get`, `set`, `delete`, `claim`, ...).
+        op: &'static str,
+        /// The key involved.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// `verify_cache_write` is on and a stored value did not read back.
+    #[error(
+        "unable to save data of type `{type_name}` to cache `{alias}` under key `{key}`: \
+         the value did not read back (verify_cache_write is on)"
+    )]
+    VerifyWrite {
+        /// The store's alias.
+        alias: String,
+        /// The key written.
+        key: String,
+        /// The Rust type of the value.
+        type_name: &'static str,
+    },
+    /// A value could not be encoded for a store or a queue.
+    #[error("unable to encode a value of type `{type_name}`: {message}")]
+    Encode {
+        /// The Rust type of the value.
+        type_name: &'static str,
+        /// What the encoder said.
+        message: String,
+    },
+    /// A cached item could not be decoded into the job's output type.
+    #[error("cached item under key `{key}` does not decode as `{type_name}`: {message}")]
+    Decode {
+        /// The key read.
+        key: String,
+        /// The expected Rust type.
+        type_name: &'static str,
+        /// What the decoder said.
+        message: String,
+    },
+    /// A job's `fetch` failed.
+    #[error("job `{job}` failed to fetch key `{key}`: {source}")]
+    Fetch {
+        /// The job's name.
+        job: String,
+        /// The cache key being refreshed.
+        key: String,
+        /// The error returned by `fetch`.
+        #[source]
+        source: SharedError,
+    },
+    /// A cache key could not be derived from the arguments.
+    #[error("unable to build a cache key for job `{job}`: {message}")]
+    Key {
+        /// The job's name.
+        job: String,
+        /// Why.
+        message: String,
+    },
+    /// A refresh payload names a job that is not registered.
+    #[error("no job named `{job}` is registered with this cacheback handle")]
+    UnknownJob {
+        /// The name in the payload.
+        job: String,
+    },
+    /// A refresh payload could not be turned back into a job call.
+    #[error("refresh payload for job `{job}` is invalid: {message}")]
+    Payload {
+        /// The job's name.
+        job: String,
+        /// Why.
+        message: String,
+    },
+    /// A refresh could not be enqueued.
+    #[error("unable to enqueue a refresh of job `{job}`: {source}")]
+    Queue {
+        /// The job's name.
+        job: String,
+        /// The queue's error.
+        #[source]
+        source: QueueError,
+    },
+    /// The configuration is invalid.
+    #[error("invalid cacheback configuration at `{key}`: {message}")]
+    Config {
+        /// The configuration key, e.g. `initializers.cacheback.caches.default.url`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// An error from a [`CacheStore`](crate::store::CacheStore).
+///
+/// ```
+/// let err = cacheback::StoreError::new("connection refused");
+/// assert_eq!(err.to_string(), "connection refused");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    message: String,
+    #[source]
+    source: Option<SharedError>,
+}
+
+impl StoreError {
+    /// An error with a message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// An error wrapping a source error.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self { message: message.into(), source: Some(Arc::new(source)) }
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(err: redis::RedisError) -> Self {
+        Self { message: format!("redis: {err}"), source: Some(Arc::new(err)) }
+    }
+}
+
+/// An error from a [`RefreshQueue`](crate::queue::RefreshQueue).
+///
+/// ```
+/// let err = cacheback::QueueError::new("queue is closed");
+/// assert_eq!(err.to_string(), "queue is closed");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct QueueError {
+    message: String,
+    #[source]
+    source: Option<SharedError>,
+}
+
+impl QueueError {
+    /// An error with a message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// An error wrapping a source error.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self { message: message.into(), source: Some(Arc::new(source)) }
+    }
+}
+
+/// The result type of cacheback operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,165 @@
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use moka::Expiry;
+use moka::sync::Cache;
+
+use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use crate::error::StoreError;
+
+/// The default [`MemoryStore`] capacity, in items.
+pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
+
+#[derive(Clone)]
+struct Entry {
+    value: StoredValue,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+    fn expire_after_update(&self, _: &String, entry: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+struct ClaimTtl;
+
+impl Expiry<String, Duration> for ClaimTtl {
+    fn expire_after_create(&self, _: &String, ttl: &Duration, _: Instant) -> Option<Duration> {
+        Some(*ttl)
+    }
+    fn expire_after_update(&self, _: &String, ttl: &Duration, _: Instant, _: Option<Duration>) -> Option<Duration> {
+        Some(*ttl)
+    }
+}
+
+/// An in-process store, built on [moka](https://docs.rs/moka): bounded,
+/// per-item TTL, values shared by reference (a HIT never decodes).
+///
+/// Each process has its own; use [`RedisStore`](super::RedisStore) to share a
+/// cache between a web process and its workers.
+///
+/// ```
+/// use cacheback::store::MemoryStore;
+/// let store = MemoryStore::builder().max_capacity(50_000).build();
+/// # let _ = store;
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    items: Cache<String, Entry>,
+    claims: Cache<String, Duration>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").field("items", &self.items.entry_count()).finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// A store holding up to [`DEFAULT_MAX_CAPACITY`] items.
+    ///
+    /// ```
+    /// let store = cacheback::store::MemoryStore::new();
+    /// # let _ = store;
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configures a store.
+    ///
+    /// ```
+    /// let store = cacheback::store::MemoryStore::builder().max_capacity(10).build();
+    /// # let _ = store;
+    /// ```
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder { max_capacity: DEFAULT_MAX_CAPACITY }
+    }
+}
+
+/// Builds a [`MemoryStore`].
+///
+/// ```
+/// let store = cacheback::store::MemoryStore::builder().max_capacity(100).build();
+/// # let _ = store;
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryStoreBuilder {
+    max_capacity: u64,
+}
+
+impl MemoryStoreBuilder {
+    /// The most items kept; the least useful are evicted first.
+    #[must_use]
+    pub fn max_capacity(mut self, items: u64) -> Self {
+        self.max_capacity = items;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> MemoryStore {
+        MemoryStore {
+            items: Cache::builder().max_capacity(self.max_capacity).expire_after(PerEntryTtl).build(),
+            claims: Cache::builder().expire_after(ClaimTtl).build(),
+        }
+    }
+}
+
+#[async_trait]
+impl CacheStore for MemoryStore {
+    fn representation(&self) -> Representation {
+        Representation::Shared
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
+        Ok(self.items.get(key).map(|e| e.value))
+    }
+
+    async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
+        self.items.insert(key.to_owned(), Entry { value, ttl });
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.items.invalidate(key);
+        Ok(())
+    }
+
+    async fn claim(&self, key: &str, ttl: Duration, mode: ClaimMode) -> Result<bool, StoreError> {
+        Ok(match mode {
+            ClaimMode::IfFree => self.claims.entry(key.to_owned()).or_insert(ttl).is_fresh(),
+            ClaimMode::Force => {
+                self.claims.insert(key.to_owned(), ttl);
+                true
+            }
+        })
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.claims.invalidate(key);
+        Ok(())
+    }
+
+    async fn is_claimed(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.claims.contains_key(key))
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.items.invalidate_all();
+        self.claims.invalidate_all();
+        Ok(())
+    }
+}
+

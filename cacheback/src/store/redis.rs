@@ -1,0 +1,234 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use crate::error::StoreError;
+
+/// The default key prefix of a [`RedisStore`].
+pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
+
+/// A store in Redis, shared by every process that points at it.
+///
+/// Items live under `<prefix>item:<key>` and refresh claims under
+/// `<prefix>lock:<key>` (`SET NX PX`, atomic across processes). The connection
+/// reconnects by itself after Redis restarts. [`clear`](CacheStore::clear)
+/// removes only keys under the prefix, never `FLUSHDB`: the database may hold
+/// queues too.
+///
+/// ```no_run
+/// use cacheback::store::RedisStore;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379")
+///     .key_prefix("myapp:cache:")
+///     .connect()
+///     .await
+///     .unwrap();
+/// # let _ = store;
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    url: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("url", &self.url).field("prefix", &self.prefix).finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects with the default settings.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = cacheback::store::RedisStore::connect("redis://127.0.0.1/").await.unwrap();
+    /// # let _ = store;
+    /// # });
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Configures a store for `url`.
+    ///
+    /// ```
+    /// let builder = cacheback::store::RedisStore::builder("redis://127.0.0.1/").key_prefix("app:");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The key prefix.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = cacheback::store::RedisStore::connect("redis://127.0.0.1/").await.unwrap();
+    /// assert_eq!(store.key_prefix(), "cacheback:");
+    /// # });
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn item_key(&self, key: &str) -> String {
+        format!("{}item:{key}", self.prefix)
+    }
+
+    fn lock_key(&self, key: &str) -> String {
+        format!("{}lock:{key}", self.prefix)
+    }
+}
+
+/// Builds a [`RedisStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// let builder = cacheback::store::RedisStore::builder("redis://127.0.0.1/")
+///     .timeout(Duration::from_millis(500));
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisStoreBuilder {
+    /// The prefix of every key this store writes (default `cacheback:`). Must not be empty.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The connect and response timeout (default 2 s): how long a request
+    /// waits on an unreachable Redis before failing over.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        if self.prefix.is_empty() {
+            return Err(StoreError::new(
+                "the key prefix must not be empty: clear() removes the keys under it",
+            ));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| StoreError::with_source(format!("invalid Redis URL `{}`", self.url), e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| StoreError::with_source(format!("cannot connect to Redis at `{}`", self.url), e))?;
+        Ok(RedisStore { conn, prefix: self.prefix, url: self.url })
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl CacheStore for RedisStore {
+    fn representation(&self) -> Representation {
+        Representation::Encoded
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
+        let value: Option<Vec<u8>> = self.conn.clone().get(self.item_key(key)).await?;
+        Ok(value.map(|v| StoredValue::Encoded(Bytes::from(v))))
+    }
+
+    async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
+        let StoredValue::Encoded(bytes) = value else {
+            return Err(StoreError::new("RedisStore stores encoded values only"));
+        };
+        let opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(ttl)));
+        let () = self.conn.clone().set_options(self.item_key(key), bytes.as_ref(), opts).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self.conn.clone().del(self.item_key(key)).await?;
+        Ok(())
+    }
+
+    async fn claim(&self, key: &str, ttl: Duration, mode: ClaimMode) -> Result<bool, StoreError> {
+        let mut opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(ttl)));
+        if mode == ClaimMode::IfFree {
+            opts = opts.conditional_set(redis::ExistenceCheck::NX);
+        }
+        let reply: Option<String> = self.conn.clone().set_options(self.lock_key(key), 1, opts).await?;
+        Ok(reply.is_some())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self.conn.clone().del(self.lock_key(key)).await?;
+        Ok(())
+    }
+
+    async fn is_claimed(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.clone().exists(self.lock_key(key)).await?)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        let pattern = format!("{}*", escape_glob(&self.prefix));
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) =
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500).query_async(&mut conn).await?;
+            if !keys.is_empty() {
+                let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches only itself.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glob_escaping() {
+        assert_eq!(super::escape_glob("a*b?[c]"), "a\\*b\\?\\[c\\]");
+    }
+}
