@@ -127,6 +127,7 @@ impl TaskOptions {
 /// use std::time::Duration;
 /// use cacheback::{Cacheback, FetchError, Job};
 ///
+/// #[derive(Default)]
 /// struct UserTweets;
 ///
 /// impl Job for UserTweets {

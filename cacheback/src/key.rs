@@ -611,10 +611,27 @@ mod tests {
     }
 
     #[test]
-    fn the_encoding_is_pinned() {
-        // A change to the canonical encoding moves every key in every deployed
-        // cache; it must be a deliberate version bump, never an accident.
-        assert_eq!(key(&("foo",)), "tests::DummyJob:ea1c1de0ccc6ff4d7a8b9fa4b2df7a96");
+    fn the_encoding_is_the_documented_one() {
+        // Rebuild the bytes of `("foo", 1)` by hand from the module docs: a
+        // change of the encoding moves every key in every deployed cache, so
+        // it must be a deliberate version bump, never an accident.
+        let mut expected = Vec::new();
+        expected.push(b'[');
+        expected.push(b',');
+        expected.push(b's');
+        expected.extend_from_slice(&3u64.to_le_bytes());
+        expected.extend_from_slice(b"foo");
+        expected.push(b',');
+        expected.push(b'p');
+        expected.extend_from_slice(&1u128.to_le_bytes());
+        expected.push(b']');
+        assert_eq!(canonical_encoding(&("foo", 1)).unwrap(), expected);
+
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"cacheback-key-v1\0");
+        hasher.update(&expected);
+        let hex: String = hasher.finalize().as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(key(&("foo", 1)), format!("tests::DummyJob:{hex}"));
     }
 
     #[test]
@@ -641,18 +658,18 @@ mod tests {
         assert_eq!(key(&(u64::MAX,)), key(&(u128::from(u64::MAX),)));
     }
 
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct Named {
         foo: &'static str,
     }
 
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct Reordered {
         bar: &'static str,
         foo: &'static str,
     }
 
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct Ordered {
         foo: &'static str,
         bar: &'static str,

@@ -10,6 +10,7 @@ pub mod job;
 pub mod key;
 pub mod queue;
 mod registry;
+pub mod settings;
 mod singleflight;
 pub mod store;
 

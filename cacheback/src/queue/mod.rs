@@ -16,7 +16,7 @@ use crate::job::TaskOptions;
 
 mod in_process;
 
-pub use self::in_process::InProcessQueue;
+pub use self::in_process::{DEFAULT_CONCURRENCY, InProcessQueue, InProcessQueueBuilder};
 
 /// Everything a worker needs to run one refresh: the registered job name, the
 /// job's [`init_state`](crate::Job::init_state), the prepared call arguments,
@@ -74,4 +74,8 @@ pub trait RefreshQueue: Send + Sync + Debug + 'static {
     /// handle the queue serves; a queue that runs refreshes in this process
     /// keeps it. The default ignores it.
     fn attach(&self, _cache: WeakCacheback) {}
+}
+
+pub(crate) fn in_process_default_concurrency() -> usize {
+    in_process::DEFAULT_CONCURRENCY
 }

@@ -1,0 +1,308 @@
+//! Shared fixtures: the seed's dummy jobs, an engine per backend (in-memory or
+//! a real Redis), a manual clock and a manual (burst-mode) queue.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cacheback::queue::InProcessQueue;
+use cacheback::store::{CacheStore, MemoryStore, NullStore, RedisStore};
+use cacheback::{Builder, Cacheback, Clock, FetchError, Job, ManualClock};
+
+/// 2016-03-20 14:00 UTC, the seed tests' frozen time.
+pub const T_14_00: f64 = 1_458_482_400.0;
+
+pub fn at(minutes_past_14: u32) -> f64 {
+    T_14_00 + f64::from(minutes_past_14) * 60.0
+}
+
+/// The Redis the tests use. Required: a test that needs it fails loudly when
+/// it is missing, it never skips.
+pub fn redis_url() -> String {
+    std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned())
+}
+
+static PREFIXES: AtomicUsize = AtomicUsize::new(0);
+
+/// A key prefix no other test (or test process) uses.
+pub fn unique_prefix(label: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("cacheback-test:{label}:{}:{nanos}:{}:", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
+}
+
+pub async fn redis_store(prefix: &str) -> RedisStore {
+    let url = redis_url();
+    RedisStore::builder(&url).key_prefix(prefix).connect().await.unwrap_or_else(|e| {
+        panic!("these tests need a real Redis at {url} (set CACHEBACK_TEST_REDIS_URL; `scripts/test` starts one): {e}")
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+/// What the dummy jobs share: the clock they stamp results with and a count
+/// of their fetches.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub clock: ManualClock,
+    pub fetches: Arc<AtomicUsize>,
+    pub delay: Duration,
+}
+
+impl Env {
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    pub async fn fetch(&self, param: &str) -> Result<(String, f64), FetchError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok((format!("JOB-EXECUTED:{param}"), self.clock.now()))
+    }
+}
+
+/// Defines a dummy job (the seed's `DummyJob` family): `fetch(param)` returns
+/// `("JOB-EXECUTED:<param>", now)`.
+macro_rules! dummy_job {
+    ($name:ident { $($policy:item)* }) => {
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Env);
+        impl Job for $name {
+            type Args = (String,);
+            type Output = (String, f64);
+            async fn fetch(&self, (param,): &(String,)) -> Result<(String, f64), FetchError> {
+                self.0.fetch(param).await
+            }
+            $($policy)*
+        }
+    };
+}
+
+dummy_job!(DummyJob {});
+dummy_job!(CacheAliasDummyJob {
+    fn cache_alias(&self) -> Option<&str> {
+        Some("secondary")
+    }
+});
+dummy_job!(EmptyDummyJob {
+    fn fetch_on_miss(&self) -> bool {
+        false
+    }
+});
+dummy_job!(StaleDummyJob {
+    fn fetch_on_stale_threshold(&self) -> Option<Duration> {
+        Some(Duration::from_secs(900))
+    }
+});
+
+/// The seed's `FailJob`: its fetch always fails.
+#[derive(Debug, Clone, Default)]
+pub struct FailJob;
+
+impl Job for FailJob {
+    type Args = (String,);
+    type Output = String;
+    async fn fetch(&self, _: &(String,)) -> Result<String, FetchError> {
+        Err("JOB-FAILED".into())
+    }
+}
+
+/// Named arguments, so the data can be passed by name to `set_call`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Param {
+    pub param: String,
+}
+
+/// The seed's `CustomPayloadLabelJob`, and a sibling with the default label.
+macro_rules! named_job {
+    ($name:ident, $label:literal) => {
+        #[derive(Debug, Clone, Default)]
+        pub struct $name;
+        impl Job for $name {
+            type Args = Param;
+            type Output = String;
+            async fn fetch(&self, args: &Param) -> Result<String, FetchError> {
+                Ok(format!("JOB-EXECUTED:{}", args.param))
+            }
+            fn set_data_kwarg(&self) -> &str {
+                $label
+            }
+        }
+    };
+}
+
+named_job!(NamedDummyJob, "data");
+named_job!(CustomPayloadLabelJob, "my_cache_data");
+
+pub fn foo() -> (String,) {
+    ("foo".to_owned(),)
+}
+
+pub struct Fixture {
+    pub backend: Backend,
+    pub cache: Cacheback,
+    pub queue: InProcessQueue,
+    pub env: Env,
+    pub prefix: String,
+}
+
+impl Fixture {
+    pub fn clock(&self) -> &ManualClock {
+        &self.env.clock
+    }
+
+    pub fn dummy(&self) -> cacheback::JobHandle<DummyJob> {
+        self.cache.job(DummyJob(self.env.clone()))
+    }
+
+    pub fn empty(&self) -> cacheback::JobHandle<EmptyDummyJob> {
+        self.cache.job(EmptyDummyJob(self.env.clone()))
+    }
+
+    pub fn stale(&self) -> cacheback::JobHandle<StaleDummyJob> {
+        self.cache.job(StaleDummyJob(self.env.clone()))
+    }
+
+    /// Whether the store under `alias` holds `key` (the seed's `key in cache`).
+    pub async fn contains(&self, alias: &str, key: &str) -> bool {
+        self.cache.store(alias).unwrap().get(key).await.unwrap().is_some()
+    }
+}
+
+pub struct FixtureBuilder {
+    backend: Backend,
+    verify: bool,
+    default_alias: &'static str,
+    delay: Duration,
+    queue: Option<InProcessQueue>,
+    prefix: Option<String>,
+}
+
+pub fn fixture(backend: Backend) -> FixtureBuilder {
+    FixtureBuilder { backend, verify: true, default_alias: "default", delay: Duration::ZERO, queue: None, prefix: None }
+}
+
+impl FixtureBuilder {
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+    pub fn default_alias(mut self, alias: &'static str) -> Self {
+        self.default_alias = alias;
+        self
+    }
+    pub fn fetch_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+    pub fn queue(mut self, queue: InProcessQueue) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+    /// Share the Redis keys of another fixture (another "process").
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+    pub fn env(&self) -> Env {
+        Env { clock: ManualClock::at(T_14_00), fetches: Arc::new(AtomicUsize::new(0)), delay: self.delay }
+    }
+
+    pub async fn build(self) -> Fixture {
+        let env = self.env();
+        self.build_with(env).await
+    }
+
+    pub async fn build_with(self, env: Env) -> Fixture {
+        let prefix = self.prefix.clone().unwrap_or_else(|| unique_prefix("job"));
+        let (default, secondary): (Arc<dyn CacheStore>, Arc<dyn CacheStore>) = match self.backend {
+            Backend::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new())),
+            Backend::Redis => (
+                Arc::new(redis_store(&format!("{prefix}default:")).await),
+                Arc::new(redis_store(&format!("{prefix}secondary:")).await),
+            ),
+        };
+        let queue = self.queue.unwrap_or_else(|| InProcessQueue::builder().manual().build());
+        let e = env.clone();
+        let builder: Builder = Cacheback::builder()
+            .store_arc("default", default)
+            .store_arc("secondary", secondary)
+            .store("dummy", NullStore)
+            .default_alias(self.default_alias)
+            .verify_cache_write(self.verify)
+            .clock(env.clock.clone())
+            .queue(queue.clone());
+        let builder = register_dummies(builder, &e);
+        Fixture { backend: self.backend, cache: builder.build().unwrap(), queue, env, prefix }
+    }
+}
+
+pub fn register_dummies(builder: Builder, env: &Env) -> Builder {
+    let (a, b, c, d) = (env.clone(), env.clone(), env.clone(), env.clone());
+    builder
+        .register(move |_| Ok(DummyJob(a.clone())))
+        .register(move |_| Ok(CacheAliasDummyJob(b.clone())))
+        .register(move |_| Ok(EmptyDummyJob(c.clone())))
+        .register(move |_| Ok(StaleDummyJob(d.clone())))
+        .register_default::<FailJob>()
+        .register_default::<NamedDummyJob>()
+        .register_default::<CustomPayloadLabelJob>()
+}
+
+/// Runs `body` once per backend.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Memory).await })*
+        }
+        mod redis {
+            $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Redis).await })*
+        }
+    };
+}
+
+/// Captures `cacheback` log lines for the current thread.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("cacheback=debug")
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
