@@ -327,7 +327,7 @@ impl<J: Job> JobHandle<J> {
         if item.data.is_none() || item.expiry <= self.cache.now() {
             return false;
         }
-        matches!(store.is_claimed(key).await, Ok(false))
+        matches!(store.is_claimed(key, self.cache.now()).await, Ok(false))
     }
 
     // ------------------------------------------------------------------
@@ -385,8 +385,7 @@ impl<J: Job> JobHandle<J> {
 
     async fn claim(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str, args: &J::Args, mode: ClaimMode) -> bool {
         let now = self.cache.now();
-        let ttl = Duration::from_secs_f64((self.job.timeout(now, args) - now).max(0.001));
-        match store.claim(key, ttl, mode).await {
+        match store.claim(key, now, self.job.timeout(now, args), mode).await {
             Ok(won) => won,
             Err(e) => {
                 error!(target: "cacheback", error = %store_error(alias, "claim", key, e), "Unable to claim the refresh");

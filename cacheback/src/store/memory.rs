@@ -2,9 +2,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::Expiry;
+use moka::ops::compute::{CompResult, Op};
 use moka::sync::Cache;
 
 use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 
 /// The default [`MemoryStore`] capacity, in items.
@@ -27,14 +29,22 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
+/// A refresh claim: held until `until` on the engine's clock. The entry's own
+/// TTL (the same span in real time) only garbage-collects it.
+#[derive(Clone, Copy)]
+struct Claim {
+    until: Timestamp,
+    ttl: Duration,
+}
+
 struct ClaimTtl;
 
-impl Expiry<String, Duration> for ClaimTtl {
-    fn expire_after_create(&self, _: &String, ttl: &Duration, _: Instant) -> Option<Duration> {
-        Some(*ttl)
+impl Expiry<String, Claim> for ClaimTtl {
+    fn expire_after_create(&self, _: &String, claim: &Claim, _: Instant) -> Option<Duration> {
+        Some(claim.ttl)
     }
-    fn expire_after_update(&self, _: &String, ttl: &Duration, _: Instant, _: Option<Duration>) -> Option<Duration> {
-        Some(*ttl)
+    fn expire_after_update(&self, _: &String, claim: &Claim, _: Instant, _: Option<Duration>) -> Option<Duration> {
+        Some(claim.ttl)
     }
 }
 
@@ -52,7 +62,7 @@ impl Expiry<String, Duration> for ClaimTtl {
 #[derive(Clone)]
 pub struct MemoryStore {
     items: Cache<String, Entry>,
-    claims: Cache<String, Duration>,
+    claims: Cache<String, Claim>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -137,14 +147,13 @@ impl CacheStore for MemoryStore {
         Ok(())
     }
 
-    async fn claim(&self, key: &str, ttl: Duration, mode: ClaimMode) -> Result<bool, StoreError> {
-        Ok(match mode {
-            ClaimMode::IfFree => self.claims.entry(key.to_owned()).or_insert(ttl).is_fresh(),
-            ClaimMode::Force => {
-                self.claims.insert(key.to_owned(), ttl);
-                true
-            }
-        })
+    async fn claim(&self, key: &str, now: Timestamp, until: Timestamp, mode: ClaimMode) -> Result<bool, StoreError> {
+        let claim = Claim { until, ttl: Duration::from_secs_f64((until - now).max(0.001)) };
+        let result = self.claims.entry_by_ref(key).and_compute_with(|held| match held {
+            Some(held) if mode == ClaimMode::IfFree && held.value().until > now => Op::Nop,
+            _ => Op::Put(claim),
+        });
+        Ok(matches!(result, CompResult::Inserted(_) | CompResult::ReplacedWith(_)))
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
@@ -152,8 +161,8 @@ impl CacheStore for MemoryStore {
         Ok(())
     }
 
-    async fn is_claimed(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.claims.contains_key(key))
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.claims.get(key).is_some_and(|claim| claim.until > now))
     }
 
     async fn clear(&self) -> Result<(), StoreError> {

@@ -3,9 +3,11 @@
 //! One trait, [`CacheStore`], and three stores: [`MemoryStore`] (in-process),
 //! [`RedisStore`] (shared by every process), [`NullStore`] (discards writes).
 //!
-//! A store also arbitrates *refresh claims*: a short-lived marker per key that
-//! exactly one reader wins, so a stale item queues exactly one refresh however
-//! many readers see it stale at once.
+//! A store also arbitrates *refresh claims*: a marker per key, held until a
+//! timestamp on the engine's clock, that exactly one reader wins, so a stale
+//! item queues exactly one refresh however many readers see it stale at once.
+//! Claims follow the same clock as item expiry, so the refresh window of a
+//! claim and of the re-stored stale item are one and the same.
 
 use std::any::Any;
 use std::fmt::Debug;
@@ -15,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 
 mod memory;
@@ -84,15 +87,16 @@ pub enum ClaimMode {
 /// may be shared with queues and other applications.
 ///
 /// ```
-/// use std::time::Duration;
 /// use cacheback::store::{CacheStore, ClaimMode, MemoryStore};
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let store = MemoryStore::new();
-/// let ttl = Duration::from_secs(60);
-/// assert!(store.claim("k", ttl, ClaimMode::IfFree).await.unwrap());
-/// assert!(!store.claim("k", ttl, ClaimMode::IfFree).await.unwrap());
+/// let (now, until) = (1000.0, 1060.0);
+/// assert!(store.claim("k", now, until, ClaimMode::IfFree).await.unwrap());
+/// assert!(!store.claim("k", now + 1.0, until, ClaimMode::IfFree).await.unwrap());
+/// // Once its time has passed, a claim is free again.
+/// assert!(store.claim("k", until + 1.0, until + 61.0, ClaimMode::IfFree).await.unwrap());
 /// store.release("k").await.unwrap();
-/// assert!(!store.is_claimed("k").await.unwrap());
+/// assert!(!store.is_claimed("k", now).await.unwrap());
 /// # });
 /// ```
 #[async_trait]
@@ -109,14 +113,15 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Removes an item.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Takes the refresh claim of `key` for `ttl`; returns whether this call holds it.
-    async fn claim(&self, key: &str, ttl: Duration, mode: ClaimMode) -> Result<bool, StoreError>;
+    /// Takes the refresh claim of `key` until `until`, atomically; returns
+    /// whether this call holds it. A claim whose `until` is not after `now` is free.
+    async fn claim(&self, key: &str, now: Timestamp, until: Timestamp, mode: ClaimMode) -> Result<bool, StoreError>;
 
     /// Releases the refresh claim of `key`.
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Whether someone holds the refresh claim of `key`.
-    async fn is_claimed(&self, key: &str) -> Result<bool, StoreError>;
+    /// Whether someone holds the refresh claim of `key` at `now`.
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Removes every item and claim of this store, and nothing else.
     async fn clear(&self) -> Result<(), StoreError>;

@@ -3,6 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 
 /// A store that keeps nothing (Django's `DummyCache`): every read misses.
@@ -37,13 +38,13 @@ impl CacheStore for NullStore {
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn claim(&self, _key: &str, _ttl: Duration, _mode: ClaimMode) -> Result<bool, StoreError> {
+    async fn claim(&self, _key: &str, _now: Timestamp, _until: Timestamp, _mode: ClaimMode) -> Result<bool, StoreError> {
         Ok(true)
     }
     async fn release(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn is_claimed(&self, _key: &str) -> Result<bool, StoreError> {
+    async fn is_claimed(&self, _key: &str, _now: Timestamp) -> Result<bool, StoreError> {
         Ok(false)
     }
     async fn clear(&self) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 
 /// The default key prefix of a [`RedisStore`].
@@ -14,7 +15,9 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 /// A store in Redis, shared by every process that points at it.
 ///
 /// Items live under `<prefix>item:<key>` and refresh claims under
-/// `<prefix>lock:<key>` (`SET NX PX`, atomic across processes). The connection
+/// `<prefix>lock:<key>`, taken by a Lua script that is atomic across
+/// processes (a `SET NX` that also frees a claim whose time has passed on the
+/// engine's clock). The connection
 /// reconnects by itself after Redis restarts. [`clear`](CacheStore::clear)
 /// removes only keys under the prefix, never `FLUSHDB`: the database may hold
 /// queues too.
@@ -172,13 +175,17 @@ impl CacheStore for RedisStore {
         Ok(())
     }
 
-    async fn claim(&self, key: &str, ttl: Duration, mode: ClaimMode) -> Result<bool, StoreError> {
-        let mut opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(ttl)));
-        if mode == ClaimMode::IfFree {
-            opts = opts.conditional_set(redis::ExistenceCheck::NX);
-        }
-        let reply: Option<String> = self.conn.clone().set_options(self.lock_key(key), 1, opts).await?;
-        Ok(reply.is_some())
+    async fn claim(&self, key: &str, now: Timestamp, until: Timestamp, mode: ClaimMode) -> Result<bool, StoreError> {
+        let ttl = Duration::from_secs_f64((until - now).max(0.001));
+        let won: i64 = claim_script()
+            .key(self.lock_key(key))
+            .arg(now.to_string())
+            .arg(until.to_string())
+            .arg(millis(ttl))
+            .arg(u8::from(mode == ClaimMode::Force))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(won == 1)
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
@@ -186,8 +193,9 @@ impl CacheStore for RedisStore {
         Ok(())
     }
 
-    async fn is_claimed(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.clone().exists(self.lock_key(key)).await?)
+    async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let until: Option<String> = self.conn.clone().get(self.lock_key(key)).await?;
+        Ok(until.and_then(|u| u.parse::<f64>().ok()).is_some_and(|until| until > now))
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
@@ -211,6 +219,24 @@ impl CacheStore for RedisStore {
         let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
+}
+
+/// Takes a claim unless one is held past `now` (or `force` is set).
+/// KEYS[1]: the lock key. ARGV: now, until, TTL in ms (garbage collection only), force.
+fn claim_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        redis::Script::new(
+            r"
+            if ARGV[4] == '0' then
+              local held = redis.call('GET', KEYS[1])
+              if held and tonumber(held) > tonumber(ARGV[1]) then return 0 end
+            end
+            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            return 1
+            ",
+        )
+    })
 }
 
 /// Escapes Redis glob metacharacters so a prefix matches only itself.

@@ -183,10 +183,11 @@ pub struct FixtureBuilder {
     delay: Duration,
     queue: Option<InProcessQueue>,
     prefix: Option<String>,
+    yielding: bool,
 }
 
 pub fn fixture(backend: Backend) -> FixtureBuilder {
-    FixtureBuilder { backend, verify: true, default_alias: "default", delay: Duration::ZERO, queue: None, prefix: None }
+    FixtureBuilder { backend, verify: true, default_alias: "default", delay: Duration::ZERO, queue: None, prefix: None, yielding: false }
 }
 
 impl FixtureBuilder {
@@ -211,6 +212,11 @@ impl FixtureBuilder {
         self.prefix = Some(prefix.to_owned());
         self
     }
+    /// Wrap the in-memory stores in [`Yielding`] (for concurrency tests).
+    pub fn yielding(mut self) -> Self {
+        self.yielding = true;
+        self
+    }
     pub fn env(&self) -> Env {
         Env { clock: ManualClock::at(T_14_00), fetches: Arc::new(AtomicUsize::new(0)), delay: self.delay }
     }
@@ -223,6 +229,9 @@ impl FixtureBuilder {
     pub async fn build_with(self, env: Env) -> Fixture {
         let prefix = self.prefix.clone().unwrap_or_else(|| unique_prefix("job"));
         let (default, secondary): (Arc<dyn CacheStore>, Arc<dyn CacheStore>) = match self.backend {
+            Backend::Memory if self.yielding => {
+                (Arc::new(Yielding(MemoryStore::new())), Arc::new(Yielding(MemoryStore::new())))
+            }
             Backend::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new())),
             Backend::Redis => (
                 Arc::new(redis_store(&format!("{prefix}default:")).await),
@@ -304,5 +313,42 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     type Writer = Logs;
     fn make_writer(&'a self) -> Logs {
         self.clone()
+    }
+}
+
+/// A real store whose operations yield to the scheduler first, so that
+/// concurrent readers of the in-memory store interleave between their read and
+/// their claim as they would under load. Everything is delegated to `S`.
+#[derive(Debug)]
+pub struct Yielding<S>(pub S);
+
+#[async_trait::async_trait]
+impl<S: CacheStore> CacheStore for Yielding<S> {
+    fn representation(&self) -> cacheback::store::Representation {
+        self.0.representation()
+    }
+    async fn get(&self, key: &str) -> Result<Option<cacheback::store::StoredValue>, cacheback::StoreError> {
+        tokio::task::yield_now().await;
+        self.0.get(key).await
+    }
+    async fn set(&self, key: &str, value: cacheback::store::StoredValue, ttl: Duration) -> Result<(), cacheback::StoreError> {
+        tokio::task::yield_now().await;
+        self.0.set(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), cacheback::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn claim(&self, key: &str, now: f64, until: f64, mode: cacheback::store::ClaimMode) -> Result<bool, cacheback::StoreError> {
+        tokio::task::yield_now().await;
+        self.0.claim(key, now, until, mode).await
+    }
+    async fn release(&self, key: &str) -> Result<(), cacheback::StoreError> {
+        self.0.release(key).await
+    }
+    async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, cacheback::StoreError> {
+        self.0.is_claimed(key, now).await
+    }
+    async fn clear(&self) -> Result<(), cacheback::StoreError> {
+        self.0.clear().await
     }
 }
