@@ -1,1 +1,196 @@
-fn main() {}
+//! HIT `get` on a 100-row payload, against each store's same-run floor.
+//!
+//! Run: `cargo bench -p cacheback --bench hit` (needs Redis at
+//! `CACHEBACK_TEST_REDIS_URL`, default `redis://127.0.0.1:6379/15`).
+//!
+//! Prints `name value unit` lines. Each figure is the median over samples,
+//! taken alternately from the engine and from its floor so both see the same
+//! machine state:
+//!
+//! * memory floor: `MemoryStore::get` of the key + the downcast to the item
+//!   (what any in-process cache must do);
+//! * redis floor: a raw `GET` of the same key on the same connection + the JSON
+//!   decode of the same bytes.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cacheback::store::{CacheStore, MemoryStore, RedisStore, StoredValue};
+use cacheback::{Cacheback, CachedItem, FetchError, Job};
+use chrono::{DateTime, FixedOffset};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+/// A row shaped like the sandbox's `DummyModel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Row {
+    id: i32,
+    name: String,
+    date_created: DateTime<FixedOffset>,
+}
+
+fn rows() -> Vec<Row> {
+    let base = DateTime::parse_from_rfc3339("2012-08-07T08:23:24.718+00:00").unwrap();
+    (0..100)
+        .map(|i| Row {
+            id: i + 1,
+            name: format!("Item_{i}"),
+            date_created: base + chrono::Duration::milliseconds(i64::from(i) * 7),
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Items;
+
+impl Job for Items {
+    type Args = (String,);
+    type Output = Vec<Row>;
+    async fn fetch(&self, _: &(String,)) -> Result<Vec<Row>, FetchError> {
+        Ok(rows())
+    }
+}
+
+const SAMPLES: usize = 301;
+
+/// Median nanoseconds per iteration of `a` and `b`, sampled alternately.
+fn compare(
+    rt: &tokio::runtime::Runtime,
+    iters: usize,
+    mut a: impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    mut b: impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) -> (f64, f64) {
+    let time = |f: &mut dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>| {
+        let start = Instant::now();
+        rt.block_on(async {
+            for _ in 0..iters {
+                f().await;
+            }
+        });
+        start.elapsed().as_nanos() as f64 / iters as f64
+    };
+    // Warm up both.
+    time(&mut a);
+    time(&mut b);
+    let (mut xs, mut ys) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
+    for _ in 0..SAMPLES {
+        xs.push(time(&mut a));
+        ys.push(time(&mut b));
+    }
+    (median(xs), median(ys))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn print(name: &str, value: f64, unit: &str) {
+    println!("{name} {value:.3} {unit}");
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let args = ("Item_1".to_owned(),);
+
+    // --- in-memory -------------------------------------------------------
+    let memory = MemoryStore::new();
+    let cache =
+        Cacheback::builder().store("default", memory.clone()).register_default::<Items>().build().unwrap();
+    let job = Arc::new(cache.job(Items));
+    let key: Arc<str> = job.key(&args).unwrap().into();
+    rt.block_on(job.refresh(&args)).unwrap();
+    let (engine, floor) = compare(
+        &rt,
+        2_000,
+        || {
+            let (job, args) = (Arc::clone(&job), args.clone());
+            Box::pin(async move {
+                let rows = job.get(&args).await.unwrap().unwrap();
+                assert_eq!(rows.len(), 100);
+                black_box(rows);
+            })
+        },
+        || {
+            let (memory, key) = (memory.clone(), Arc::clone(&key));
+            Box::pin(async move {
+                let Some(StoredValue::Shared(any)) = memory.get(&key).await.unwrap() else {
+                    panic!("missing")
+                };
+                let item = any.downcast::<CachedItem<Vec<Row>>>().unwrap();
+                assert_eq!(item.data.as_ref().unwrap().len(), 100);
+                black_box(item.data.clone());
+            })
+        },
+    );
+    print("hit_memory_get_median", engine / 1000.0, "us");
+    print("hit_memory_floor_median", floor / 1000.0, "us");
+    print("hit_memory_ratio", engine / floor, "x");
+
+    // --- Redis -----------------------------------------------------------
+    let url =
+        std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+    let prefix = format!("cacheback-bench:{}:", std::process::id());
+    let store = rt
+        .block_on(RedisStore::builder(&url).key_prefix(&prefix).connect())
+        .unwrap_or_else(|e| panic!("the Redis benchmark needs Redis at {url}: {e}"));
+    let cache =
+        Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
+    let job = Arc::new(cache.job(Items));
+    rt.block_on(job.refresh(&args)).unwrap();
+    let raw_key: Arc<str> = format!("{prefix}item:{}", job.key(&args).unwrap()).into();
+    let conn = rt.block_on(redis::Client::open(url.as_str()).unwrap().get_connection_manager()).unwrap();
+    let payload: Vec<u8> = rt.block_on(conn.clone().get::<_, Vec<u8>>(&*raw_key)).unwrap();
+    print("redis_item_size", payload.len() as f64, "bytes");
+    let (engine, floor) = compare(
+        &rt,
+        50,
+        || {
+            let (job, args) = (Arc::clone(&job), args.clone());
+            Box::pin(async move {
+                let rows = job.get(&args).await.unwrap().unwrap();
+                assert_eq!(rows.len(), 100);
+                black_box(rows);
+            })
+        },
+        || {
+            let (mut conn, key) = (conn.clone(), Arc::clone(&raw_key));
+            Box::pin(async move {
+                let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
+                let (expiry, rows): (f64, Option<Vec<Row>>) = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(rows.as_ref().unwrap().len(), 100);
+                black_box((expiry, rows));
+            })
+        },
+    );
+    print("hit_redis_get_median", engine / 1000.0, "us");
+    print("hit_redis_floor_median", floor / 1000.0, "us");
+    print("hit_redis_ratio", engine / floor, "x");
+    rt.block_on(store.clear()).unwrap();
+
+    // --- codec choice: decode of the same 100 rows ------------------------
+    let data = rows();
+    let json = serde_json::to_vec(&(1.0f64, Some(&data))).unwrap();
+    let binary = postcard::to_allocvec(&(1.0f64, Some(&data))).unwrap();
+    let (json_ns, postcard_ns) = compare(
+        &rt,
+        200,
+        || {
+            let json = json.clone();
+            Box::pin(async move {
+                black_box(serde_json::from_slice::<(f64, Option<Vec<Row>>)>(&json).unwrap());
+            })
+        },
+        || {
+            let binary = binary.clone();
+            Box::pin(async move {
+                black_box(postcard::from_bytes::<(f64, Option<Vec<Row>>)>(&binary).unwrap());
+            })
+        },
+    );
+    print("codec_json_bytes", json.len() as f64, "bytes");
+    print("codec_postcard_bytes", binary.len() as f64, "bytes");
+    print("codec_json_decode_100_rows_median", json_ns / 1000.0, "us");
+    print("codec_postcard_decode_100_rows_median", postcard_ns / 1000.0, "us");
+}

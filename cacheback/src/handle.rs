@@ -249,17 +249,19 @@ impl<J: Job> JobHandle<J> {
     /// ```
     pub async fn set_call(&self, call: impl Serialize) -> Result<(), Error> {
         let invalid = |message: String| Error::Payload { job: J::name().into_owned(), message };
-        let call = serde_json::to_value(call).map_err(|e| invalid(format!("the call does not serialize: {e}")))?;
+        let call =
+            serde_json::to_value(call).map_err(|e| invalid(format!("the call does not serialize: {e}")))?;
         let (args, data) = match call {
             serde_json::Value::Object(mut fields) => {
                 let name = self.job.set_data_kwarg();
-                let data = fields
-                    .remove(name)
-                    .ok_or_else(|| invalid(format!("the named call has no `{name}` field holding the data")))?;
+                let data = fields.remove(name).ok_or_else(|| {
+                    invalid(format!("the named call has no `{name}` field holding the data"))
+                })?;
                 (serde_json::Value::Object(fields), data)
             }
             serde_json::Value::Array(mut items) => {
-                let data = items.pop().ok_or_else(|| invalid("the positional call is empty: no data".to_owned()))?;
+                let data =
+                    items.pop().ok_or_else(|| invalid("the positional call is empty: no data".to_owned()))?;
                 (serde_json::Value::Array(items), data)
             }
             other => return Err(invalid(format!("expected named or positional arguments, got {other}"))),
@@ -305,7 +307,11 @@ impl<J: Job> JobHandle<J> {
     /// Runs a queued refresh of prepared `args`: skipped when the item is
     /// already fresh and nobody holds its refresh claim (another refresh or a
     /// `set` got there first).
-    pub(crate) async fn refresh_queued(&self, args: &J::Args, queued_key: &str) -> Result<RefreshOutcome, Error> {
+    pub(crate) async fn refresh_queued(
+        &self,
+        args: &J::Args,
+        queued_key: &str,
+    ) -> Result<RefreshOutcome, Error> {
         let key = self.key_of(args)?;
         if key != queued_key {
             warn!(
@@ -353,7 +359,12 @@ impl<J: Job> JobHandle<J> {
         Lookup { value: self.job.process_result(result, call, status, sync_fetch), status, sync_fetch }
     }
 
-    async fn read(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str) -> Result<Option<CachedItem<J::Output>>, Error> {
+    async fn read(
+        &self,
+        alias: &str,
+        store: &Arc<dyn CacheStore>,
+        key: &str,
+    ) -> Result<Option<CachedItem<J::Output>>, Error> {
         match store.get(key).await.map_err(|e| store_error(alias, "get", key, e))? {
             None => Ok(None),
             Some(value) => item::decode(key, value).map(Some),
@@ -383,7 +394,14 @@ impl<J: Job> JobHandle<J> {
         Ok(self.finish(Some(data), call, CacheStatus::Miss, Some(true)))
     }
 
-    async fn claim(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str, args: &J::Args, mode: ClaimMode) -> bool {
+    async fn claim(
+        &self,
+        alias: &str,
+        store: &Arc<dyn CacheStore>,
+        key: &str,
+        args: &J::Args,
+        mode: ClaimMode,
+    ) -> bool {
         let now = self.cache.now();
         match store.claim(key, now, self.job.timeout(now, args), mode).await {
             Ok(won) => won,
@@ -397,7 +415,13 @@ impl<J: Job> JobHandle<J> {
     /// Synchronous refresh shared by concurrent callers of one key in this
     /// process. The first caller re-reads the store before fetching, so a
     /// caller arriving just after another flight landed reuses its result.
-    async fn refresh_once(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+    async fn refresh_once(
+        &self,
+        alias: &str,
+        store: &Arc<dyn CacheStore>,
+        key: &str,
+        args: &J::Args,
+    ) -> Result<Arc<J::Output>, Error> {
         let flight = format!("{alias}\u{0}{key}");
         self.cache
             .flights()
@@ -420,7 +444,13 @@ impl<J: Job> JobHandle<J> {
         })
     }
 
-    async fn fetch_and_store(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+    async fn fetch_and_store(
+        &self,
+        alias: &str,
+        store: &Arc<dyn CacheStore>,
+        key: &str,
+        args: &J::Args,
+    ) -> Result<Arc<J::Output>, Error> {
         let data = self.fetch(key, args).await?;
         let expiry = self.job.expiry(self.cache.now(), args);
         self.store_item(alias, store, key, expiry, Some(Arc::clone(&data))).await?;
@@ -451,7 +481,13 @@ impl<J: Job> JobHandle<J> {
         Ok(())
     }
 
-    async fn dispatch(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str, args: &J::Args) -> Dispatch {
+    async fn dispatch(
+        &self,
+        alias: &str,
+        store: &Arc<dyn CacheStore>,
+        key: &str,
+        args: &J::Args,
+    ) -> Dispatch {
         let enqueued = match serde_json::to_value(args) {
             Ok(args) => {
                 let payload = RefreshPayload {
@@ -460,11 +496,15 @@ impl<J: Job> JobHandle<J> {
                     args,
                     key: key.to_owned(),
                 };
-                self.cache.queue().enqueue(payload, &self.job.task_options()).await.map_err(|source| {
-                    Error::Queue { job: J::name().into_owned(), source }
-                })
+                self.cache
+                    .queue()
+                    .enqueue(payload, &self.job.task_options())
+                    .await
+                    .map_err(|source| Error::Queue { job: J::name().into_owned(), source })
             }
-            Err(e) => Err(Error::Encode { type_name: std::any::type_name::<J::Args>(), message: e.to_string() }),
+            Err(e) => {
+                Err(Error::Encode { type_name: std::any::type_name::<J::Args>(), message: e.to_string() })
+            }
         };
         let Err(err) = enqueued else { return Dispatch::Enqueued };
         error!(

@@ -223,8 +223,7 @@ impl<'de, M: DeserializeOwned> Deserialize<'de> for ByIdentity<M> {
                 Ok(ByIdentity(value))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let _: IgnoredAny =
-                    seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let _: IgnoredAny = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
                 let value: M = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
                 Ok(ByIdentity(value))
             }
@@ -408,7 +407,13 @@ impl<'e> Serializer for &'e mut Encoder {
     }
     fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
         // One encoding for zero and one for NaN, whatever their sign or payload.
-        let v = if v == 0.0 { 0.0 } else if v.is_nan() { f64::NAN } else { v };
+        let v = if v == 0.0 {
+            0.0
+        } else if v.is_nan() {
+            f64::NAN
+        } else {
+            v
+        };
         self.out.push(TAG_FLOAT);
         self.out.extend_from_slice(&v.to_bits().to_le_bytes());
         Ok(())
@@ -440,11 +445,20 @@ impl<'e> Serializer for &'e mut Encoder {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), KeyError> {
         self.serialize_unit()
     }
-    fn serialize_unit_variant(self, _name: &'static str, _i: u32, variant: &'static str) -> Result<(), KeyError> {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _i: u32,
+        variant: &'static str,
+    ) -> Result<(), KeyError> {
         self.variant(variant);
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), KeyError> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
         if name == IDENTITY_MARKER {
             self.identity_next = true;
         }
@@ -466,7 +480,11 @@ impl<'e> Serializer for &'e mut Encoder {
     fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, KeyError> {
         Ok(self.seq())
     }
-    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeTupleStruct, KeyError> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, KeyError> {
         Ok(self.seq())
     }
     fn serialize_tuple_variant(
@@ -562,7 +580,11 @@ impl ser::SerializeMap for MapEncoder<'_> {
 impl ser::SerializeStruct for MapEncoder<'_> {
     type Ok = ();
     type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), KeyError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
         let key = Self::encode(key)?;
         let value = Self::encode(value)?;
         self.entry(key, value);
@@ -576,7 +598,11 @@ impl ser::SerializeStruct for MapEncoder<'_> {
 impl ser::SerializeStructVariant for MapEncoder<'_> {
     type Ok = ();
     type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), KeyError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
         ser::SerializeStruct::serialize_field(self, key, value)
     }
     fn end(self) -> Result<(), KeyError> {
@@ -683,10 +709,7 @@ mod tests {
 
     #[test]
     fn named_arguments_are_order_independent() {
-        assert_eq!(
-            key(&Ordered { foo: "1", bar: "2" }),
-            key(&Reordered { bar: "2", foo: "1" })
-        );
+        assert_eq!(key(&Ordered { foo: "1", bar: "2" }), key(&Reordered { bar: "2", foo: "1" }));
         let mut hashed = HashMap::new();
         let mut sorted = BTreeMap::new();
         for i in 0..50 {

@@ -8,6 +8,8 @@ mod handle;
 mod item;
 pub mod job;
 pub mod key;
+#[cfg(feature = "loco")]
+pub mod loco;
 pub mod queue;
 mod registry;
 pub mod settings;

@@ -81,7 +81,10 @@ impl Default for Settings {
             task_queue: TaskQueue::InProcess,
             task_ignore_result: false,
             in_process: InProcessSettings::default(),
-            caches: BTreeMap::from([(DEFAULT_CACHE_ALIAS.to_owned(), CacheConfig::Memory { max_capacity: None })]),
+            caches: BTreeMap::from([(
+                DEFAULT_CACHE_ALIAS.to_owned(),
+                CacheConfig::Memory { max_capacity: None },
+            )]),
         }
     }
 }

@@ -36,10 +36,8 @@ impl SingleFlight {
         Fut: Future<Output = Result<Arc<T>, Error>>,
     {
         let cell = self.calls().entry(key.to_owned()).or_default().clone();
-        let outcome = cell
-            .get_or_init(|| async { f().await.map(|v| v as Arc<dyn Any + Send + Sync>) })
-            .await
-            .clone();
+        let outcome =
+            cell.get_or_init(|| async { f().await.map(|v| v as Arc<dyn Any + Send + Sync>) }).await.clone();
         {
             let mut calls = self.calls();
             if calls.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
@@ -49,7 +47,8 @@ impl SingleFlight {
         outcome?.downcast::<T>().map_err(|_| Error::Decode {
             key: key.to_owned(),
             type_name: std::any::type_name::<T>(),
-            message: "a concurrent fetch of this key returned another type: two jobs share the key".to_owned(),
+            message: "a concurrent fetch of this key returned another type: two jobs share the key"
+                .to_owned(),
         })
     }
 }

@@ -421,12 +421,16 @@ fn should_stale_item_be_fetched_synchronously_no_threshold() {
 
 #[test]
 fn should_stale_item_be_fetched_synchronously_reached() {
-    assert!(StaleDummyJob(env()).should_stale_item_be_fetched_synchronously(Duration::from_secs(301), &foo()));
+    assert!(
+        StaleDummyJob(env()).should_stale_item_be_fetched_synchronously(Duration::from_secs(301), &foo())
+    );
 }
 
 #[test]
 fn should_stale_item_be_fetched_synchronously_not_reached() {
-    assert!(!StaleDummyJob(env()).should_stale_item_be_fetched_synchronously(Duration::from_secs(300), &foo()));
+    assert!(
+        !StaleDummyJob(env()).should_stale_item_be_fetched_synchronously(Duration::from_secs(300), &foo())
+    );
 }
 
 #[test]

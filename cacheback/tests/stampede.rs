@@ -12,7 +12,11 @@ use futures::future::join_all;
 const READERS: usize = 64;
 
 /// Runs `READERS` concurrent `lookup`s as separate tasks on the multi-thread runtime.
-async fn concurrent_lookups<J>(job: &cacheback::JobHandle<J>, args: &J::Args, readers: usize) -> Vec<cacheback::Lookup<J::Output>>
+async fn concurrent_lookups<J>(
+    job: &cacheback::JobHandle<J>,
+    args: &J::Args,
+    readers: usize,
+) -> Vec<cacheback::Lookup<J::Output>>
 where
     J: Job + Clone,
 {

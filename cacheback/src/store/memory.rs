@@ -24,7 +24,13 @@ impl Expiry<String, Entry> for PerEntryTtl {
     fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
         Some(entry.ttl)
     }
-    fn expire_after_update(&self, _: &String, entry: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &String,
+        entry: &Entry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Some(entry.ttl)
     }
 }
@@ -43,7 +49,13 @@ impl Expiry<String, Claim> for ClaimTtl {
     fn expire_after_create(&self, _: &String, claim: &Claim, _: Instant) -> Option<Duration> {
         Some(claim.ttl)
     }
-    fn expire_after_update(&self, _: &String, claim: &Claim, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &String,
+        claim: &Claim,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Some(claim.ttl)
     }
 }
@@ -147,7 +159,13 @@ impl CacheStore for MemoryStore {
         Ok(())
     }
 
-    async fn claim(&self, key: &str, now: Timestamp, until: Timestamp, mode: ClaimMode) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        now: Timestamp,
+        until: Timestamp,
+        mode: ClaimMode,
+    ) -> Result<bool, StoreError> {
         let claim = Claim { until, ttl: Duration::from_secs_f64((until - now).max(0.001)) };
         let result = self.claims.entry_by_ref(key).and_compute_with(|held| match held {
             Some(held) if mode == ClaimMode::IfFree && held.value().until > now => Op::Nop,
@@ -171,4 +189,3 @@ impl CacheStore for MemoryStore {
         Ok(())
     }
 }
-

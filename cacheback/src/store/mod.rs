@@ -115,7 +115,13 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
 
     /// Takes the refresh claim of `key` until `until`, atomically; returns
     /// whether this call holds it. A claim whose `until` is not after `now` is free.
-    async fn claim(&self, key: &str, now: Timestamp, until: Timestamp, mode: ClaimMode) -> Result<bool, StoreError>;
+    async fn claim(
+        &self,
+        key: &str,
+        now: Timestamp,
+        until: Timestamp,
+        mode: ClaimMode,
+    ) -> Result<bool, StoreError>;
 
     /// Releases the refresh claim of `key`.
     async fn release(&self, key: &str) -> Result<(), StoreError>;

@@ -38,7 +38,13 @@ impl CacheStore for NullStore {
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn claim(&self, _key: &str, _now: Timestamp, _until: Timestamp, _mode: ClaimMode) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        _key: &str,
+        _now: Timestamp,
+        _until: Timestamp,
+        _mode: ClaimMode,
+    ) -> Result<bool, StoreError> {
         Ok(true)
     }
     async fn release(&self, _key: &str) -> Result<(), StoreError> {

@@ -175,7 +175,13 @@ impl CacheStore for RedisStore {
         Ok(())
     }
 
-    async fn claim(&self, key: &str, now: Timestamp, until: Timestamp, mode: ClaimMode) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        now: Timestamp,
+        until: Timestamp,
+        mode: ClaimMode,
+    ) -> Result<bool, StoreError> {
         let ttl = Duration::from_secs_f64((until - now).max(0.001));
         let won: i64 = claim_script()
             .key(self.lock_key(key))
@@ -203,8 +209,14 @@ impl CacheStore for RedisStore {
         let mut conn = self.conn.clone();
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) =
-                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500).query_async(&mut conn).await?;
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
             if !keys.is_empty() {
                 let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
             }

@@ -29,7 +29,11 @@ static PREFIXES: AtomicUsize = AtomicUsize::new(0);
 /// A key prefix no other test (or test process) uses.
 pub fn unique_prefix(label: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("cacheback-test:{label}:{}:{nanos}:{}:", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "cacheback-test:{label}:{}:{nanos}:{}:",
+        std::process::id(),
+        PREFIXES.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub async fn redis_store(prefix: &str) -> RedisStore {
@@ -187,7 +191,15 @@ pub struct FixtureBuilder {
 }
 
 pub fn fixture(backend: Backend) -> FixtureBuilder {
-    FixtureBuilder { backend, verify: true, default_alias: "default", delay: Duration::ZERO, queue: None, prefix: None, yielding: false }
+    FixtureBuilder {
+        backend,
+        verify: true,
+        default_alias: "default",
+        delay: Duration::ZERO,
+        queue: None,
+        prefix: None,
+        yielding: false,
+    }
 }
 
 impl FixtureBuilder {
@@ -331,14 +343,25 @@ impl<S: CacheStore> CacheStore for Yielding<S> {
         tokio::task::yield_now().await;
         self.0.get(key).await
     }
-    async fn set(&self, key: &str, value: cacheback::store::StoredValue, ttl: Duration) -> Result<(), cacheback::StoreError> {
+    async fn set(
+        &self,
+        key: &str,
+        value: cacheback::store::StoredValue,
+        ttl: Duration,
+    ) -> Result<(), cacheback::StoreError> {
         tokio::task::yield_now().await;
         self.0.set(key, value, ttl).await
     }
     async fn delete(&self, key: &str) -> Result<(), cacheback::StoreError> {
         self.0.delete(key).await
     }
-    async fn claim(&self, key: &str, now: f64, until: f64, mode: cacheback::store::ClaimMode) -> Result<bool, cacheback::StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        now: f64,
+        until: f64,
+        mode: cacheback::store::ClaimMode,
+    ) -> Result<bool, cacheback::StoreError> {
         tokio::task::yield_now().await;
         self.0.claim(key, now, until, mode).await
     }

@@ -1,0 +1,149 @@
+//! loco-rs glue (feature `loco`): reads `initializers.cacheback` from the app's
+//! `config/*.yaml`, builds the engine and puts it in `ctx.shared_store`.
+//!
+//! Everything loco-specific lives in this module; the engine itself is usable
+//! without loco through [`Cacheback::builder`].
+//!
+//! ```no_run
+//! use cacheback::loco::CachebackInitializer;
+//! # struct VanillaJob;
+//! # impl cacheback::Job for VanillaJob {
+//! #     type Args = ();
+//! #     type Output = Vec<String>;
+//! #     async fn fetch(&self, _: &()) -> Result<Vec<String>, cacheback::FetchError> { Ok(vec![]) }
+//! # }
+//! // In `Hooks::initializers`:
+//! let initializer = CachebackInitializer::new(|builder, _ctx| {
+//!     // Register the jobs a worker may refresh; the factory may capture `ctx.db`.
+//!     builder.register(|_state| Ok(VanillaJob))
+//! });
+//! # let _: Box<dyn loco_rs::app::Initializer> = Box::new(initializer);
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use loco_rs::app::{AppContext, Initializer};
+use loco_rs::doctor::{Check, CheckStatus};
+
+use crate::engine::{Builder, Cacheback};
+use crate::error::Error;
+use crate::settings::Settings;
+
+type Configure = dyn Fn(Builder, &AppContext) -> Builder + Send + Sync;
+
+/// The loco [`Initializer`] named `cacheback`.
+///
+/// On start-up it builds the engine from the settings (a configuration error
+/// stops start-up with a message naming the key), lets the app register its
+/// jobs, and stores the handle in `ctx.shared_store`; read it back with
+/// [`from_context`]. `cargo loco doctor` runs its [check](Initializer::check):
+/// every configured store must answer.
+///
+/// ```
+/// let initializer = cacheback::loco::CachebackInitializer::new(|builder, _ctx| builder);
+/// # let _ = initializer;
+/// ```
+#[derive(Clone)]
+pub struct CachebackInitializer {
+    configure: Arc<Configure>,
+}
+
+impl std::fmt::Debug for CachebackInitializer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CachebackInitializer")
+    }
+}
+
+impl CachebackInitializer {
+    /// An initializer whose `configure` registers the app's jobs on the builder.
+    pub fn new(configure: impl Fn(Builder, &AppContext) -> Builder + Send + Sync + 'static) -> Self {
+        Self { configure: Arc::new(configure) }
+    }
+
+    /// Builds the engine for `ctx` and stores it, unless it is already there.
+    /// Returns the stored handle.
+    ///
+    /// # Errors
+    ///
+    /// The settings are invalid or a store cannot be reached.
+    pub async fn install(&self, ctx: &AppContext) -> Result<Cacheback, Error> {
+        if let Some(cache) = from_context(ctx) {
+            return Ok(cache);
+        }
+        let settings = settings(ctx)?;
+        let builder = (self.configure)(settings.builder().await?, ctx);
+        let cache = builder.build()?;
+        tracing::info!(
+            target: "cacheback",
+            jobs = cache.registered_jobs().len(),
+            "cacheback initialized with default cache `{}`",
+            cache.default_alias()
+        );
+        ctx.shared_store.insert(cache.clone());
+        Ok(cache)
+    }
+}
+
+/// The engine stored in `ctx.shared_store` by [`CachebackInitializer`].
+///
+/// ```no_run
+/// # fn handler(ctx: &loco_rs::app::AppContext) {
+/// let cache = cacheback::loco::from_context(ctx).expect("the cacheback initializer ran");
+/// # let _ = cache;
+/// # }
+/// ```
+pub fn from_context(ctx: &AppContext) -> Option<Cacheback> {
+    ctx.shared_store.get::<Cacheback>()
+}
+
+/// The settings under `initializers.cacheback` in the app's config (defaults if absent).
+///
+/// # Errors
+///
+/// The section does not parse; the error names the key.
+pub fn settings(ctx: &AppContext) -> Result<Settings, Error> {
+    match ctx.config.initializers.as_ref().and_then(|all| all.get("cacheback")) {
+        None | Some(serde_json::Value::Null) => Ok(Settings::default()),
+        Some(value) => Settings::from_json(value.clone()),
+    }
+}
+
+fn to_loco(err: Error) -> loco_rs::Error {
+    loco_rs::Error::Message(format!("cacheback: {err}"))
+}
+
+#[async_trait]
+impl Initializer for CachebackInitializer {
+    fn name(&self) -> String {
+        "cacheback".to_owned()
+    }
+
+    async fn before_run(&self, ctx: &AppContext) -> loco_rs::Result<()> {
+        self.install(ctx).await.map(drop).map_err(to_loco)
+    }
+
+    async fn after_routes(&self, router: axum::Router, ctx: &AppContext) -> loco_rs::Result<axum::Router> {
+        self.install(ctx).await.map_err(to_loco)?;
+        Ok(router)
+    }
+
+    async fn check(&self, ctx: &AppContext) -> loco_rs::Result<Option<Check>> {
+        let outcome = match self.install(ctx).await {
+            Ok(cache) => cache.ping().await,
+            Err(err) => Err(err),
+        };
+        Ok(Some(match outcome {
+            Ok(()) => Check {
+                status: CheckStatus::Ok,
+                message: "cacheback: every cache store answers".to_owned(),
+                description: None,
+            },
+            Err(err) => Check {
+                status: CheckStatus::NotOk,
+                message: "cacheback: a cache store is unreachable".to_owned(),
+                description: Some(err.to_string()),
+            },
+        }))
+    }
+}
