@@ -113,6 +113,15 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The arguments of a call do not fit the job (e.g. in
+    /// [`set_call`](crate::JobHandle::set_call)).
+    #[error("invalid call of job `{job}`: {message}")]
+    Call {
+        /// The job's name.
+        job: String,
+        /// What does not fit.
+        message: String,
+    },
     /// A refresh could not be enqueued.
     #[error("unable to enqueue a refresh of job `{job}`: {source}")]
     Queue {

@@ -130,7 +130,13 @@ impl<J: Job> JobHandle<J> {
 
         let item = match self.read(alias, store, &key).await {
             Ok(item) => item,
-            Err(err) => return self.degraded(err, store, &key, &args, &call).await,
+            // A deploy changed the output type: the old item is a MISS, overwritten below.
+            Err(err @ Error::Decode { .. }) => {
+                warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
+                None
+            }
+            // The store is down: serve the read without it.
+            Err(err) => return self.uncached(err, &key, &args, &call).await,
         };
 
         let Some(item) = item else {
@@ -248,7 +254,7 @@ impl<J: Job> JobHandle<J> {
     /// # });
     /// ```
     pub async fn set_call(&self, call: impl Serialize) -> Result<(), Error> {
-        let invalid = |message: String| Error::Payload { job: J::name().into_owned(), message };
+        let invalid = |message: String| Error::Call { job: J::name().into_owned(), message };
         let call =
             serde_json::to_value(call).map_err(|e| invalid(format!("the call does not serialize: {e}")))?;
         let (args, data) = match call {
@@ -371,22 +377,16 @@ impl<J: Job> JobHandle<J> {
         }
     }
 
-    /// The store could not be read (it is down, or holds an item this job
-    /// cannot decode): behave as on a MISS that cannot be cached.
-    async fn degraded(
+    /// The store could not be read (it is down): answer as on a MISS that
+    /// cannot be cached, fetching only if the job fetches on a miss.
+    async fn uncached(
         &self,
         err: Error,
-        store: &Arc<dyn CacheStore>,
         key: &str,
         args: &J::Args,
         call: &Call<'_, J::Args>,
     ) -> Result<Lookup<J::Output>, Error> {
-        if let Error::Decode { .. } = err {
-            warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
-            let _ = store.delete(key).await;
-        } else {
-            error!(target: "cacheback", error = %err, "Cache read failed; treating it as a MISS");
-        }
+        error!(target: "cacheback", error = %err, "Cache read failed; answering without the cache");
         if !self.job.should_missing_item_be_fetched_synchronously(args) {
             return Ok(self.finish(self.job.empty().map(Arc::new), call, CacheStatus::Miss, Some(false)));
         }

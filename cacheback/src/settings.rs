@@ -118,7 +118,7 @@ pub struct InProcessSettings {
 
 impl Default for InProcessSettings {
     fn default() -> Self {
-        Self { concurrency: crate::queue::in_process_default_concurrency() }
+        Self { concurrency: crate::queue::DEFAULT_CONCURRENCY }
     }
 }
 

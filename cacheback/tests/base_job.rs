@@ -271,6 +271,7 @@ async fn set_default_custom_kw_arg(backend: Backend) {
     assert_eq!(*job.get(&args).await.unwrap().unwrap(), "MANUALLY_SET_WITH_CUSTOM_KW_ARG");
     // The default label is not the data here: it is an unknown argument.
     let err = job.set_call(serde_json::json!({"param": "foo", "data": "x"})).await.unwrap_err();
+    assert!(matches!(err, Error::Call { .. }), "{err:?}");
     assert!(err.to_string().contains("no `my_cache_data` field"), "{err}");
 }
 
@@ -394,6 +395,9 @@ async fn undecodable_item_is_a_miss(backend: Backend) {
     let found = job.lookup(&foo()).await.unwrap();
     assert_eq!((found.status, found.sync_fetch), (CacheStatus::Miss, Some(true)));
     assert_eq!(found.value.unwrap().0, "JOB-EXECUTED:foo");
+    // The refresh overwrote the old item.
+    assert_eq!(job.raw_get(&foo()).await.unwrap().unwrap().data.unwrap().0, "JOB-EXECUTED:foo");
+    assert_eq!(job.lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
 }
 
 // ----------------------------------------------------------------------

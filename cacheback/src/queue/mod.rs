@@ -75,7 +75,3 @@ pub trait RefreshQueue: Send + Sync + Debug + 'static {
     /// keeps it. The default ignores it.
     fn attach(&self, _cache: WeakCacheback) {}
 }
-
-pub(crate) fn in_process_default_concurrency() -> usize {
-    in_process::DEFAULT_CONCURRENCY
-}

@@ -1,0 +1,93 @@
+//! A Redis that goes away and comes back: reads never fail, and the cache
+//! works again without a restart. Runs a private `redis-server` that the test
+//! kills, so the shared one is untouched.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cacheback::queue::InProcessQueue;
+use cacheback::store::RedisStore;
+use cacheback::{CacheStatus, Cacheback};
+use common::*;
+
+struct PrivateRedis {
+    child: Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this test needs the redis-server binary (`scripts/test` installs it): {e}")
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_survive_a_redis_outage_and_recover_without_restart() {
+    let mut redis = PrivateRedis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let store = RedisStore::builder(&url).timeout(Duration::from_millis(300)).connect().await.unwrap();
+    let queue = InProcessQueue::builder().manual().build();
+    let env = fixture(Backend::Memory).env();
+    let cache = register_dummies(Cacheback::builder().store("default", store).queue(queue.clone()), &env)
+        .clock(env.clock.clone())
+        .build()
+        .unwrap();
+    let job = cache.job(DummyJob(env.clone()));
+    let empty = cache.job(EmptyDummyJob(env.clone()));
+
+    assert_eq!(job.lookup(&foo()).await.unwrap().status, CacheStatus::Miss);
+    assert_eq!(job.lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
+    assert_eq!(env.fetches(), 1);
+
+    redis.stop();
+    let (logs, _guard) = Logs::capture();
+    let found = job.lookup(&foo()).await.expect("an outage is not an error page");
+    assert_eq!((found.status, found.sync_fetch), (CacheStatus::Miss, Some(true)));
+    assert_eq!(found.value.unwrap().0, "JOB-EXECUTED:foo");
+    assert_eq!(env.fetches(), 2, "served by a direct fetch");
+    assert!(logs.text().contains("Cache read failed"), "{}", logs.text());
+    // A job that does not fetch on a miss answers empty, without blocking.
+    assert_eq!(empty.get(&foo()).await.unwrap(), None);
+    assert_eq!(queue.pending(), 0, "nothing queued for a store that cannot take the result");
+
+    let _redis = PrivateRedis::start(redis.port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        job.lookup(&foo()).await.unwrap();
+        if job.lookup(&foo()).await.unwrap().status == CacheStatus::Hit {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store did not reconnect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
