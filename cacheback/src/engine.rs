@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::{Error, FetchError, StoreError};
+use crate::error::{Error, FetchError};
 use crate::handle::JobHandle;
 use crate::job::Job;
 use crate::queue::{InProcessQueue, RefreshPayload, RefreshQueue};
@@ -475,8 +475,4 @@ impl Builder {
         cache.inner.queue.attach(cache.downgrade());
         Ok(cache)
     }
-}
-
-pub(crate) fn store_error(alias: &str, op: &'static str, key: &str, source: StoreError) -> Error {
-    Error::Store { alias: alias.to_owned(), op, key: key.to_owned(), source }
 }

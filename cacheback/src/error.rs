@@ -141,67 +141,55 @@ pub enum Error {
     },
 }
 
-/// An error from a [`CacheStore`](crate::store::CacheStore).
-///
-/// ```
-/// let err = cacheback::StoreError::new("connection refused");
-/// assert_eq!(err.to_string(), "connection refused");
-/// ```
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct StoreError {
-    message: String,
-    #[source]
-    source: Option<SharedError>,
+/// Defines a message-plus-source error type for one seam.
+macro_rules! seam_error {
+    ($(#[$doc:meta])* $name:ident, $example:literal) => {
+        $(#[$doc])*
+        ///
+        /// ```
+        #[doc = concat!("let err = cacheback::", stringify!($name), "::new(\"", $example, "\");")]
+        #[doc = concat!("assert_eq!(err.to_string(), \"", $example, "\");")]
+        /// ```
+        #[derive(Debug, Clone, thiserror::Error)]
+        #[error("{message}")]
+        pub struct $name {
+            message: String,
+            #[source]
+            source: Option<SharedError>,
+        }
+
+        impl $name {
+            /// An error with a message only.
+            pub fn new(message: impl Into<String>) -> Self {
+                Self { message: message.into(), source: None }
+            }
+
+            /// An error wrapping a source error.
+            pub fn with_source(
+                message: impl Into<String>,
+                source: impl std::error::Error + Send + Sync + 'static,
+            ) -> Self {
+                Self { message: message.into(), source: Some(Arc::new(source)) }
+            }
+        }
+    };
 }
 
-impl StoreError {
-    /// An error with a message only.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
-    }
+seam_error!(
+    /// An error from a [`CacheStore`](crate::store::CacheStore).
+    StoreError,
+    "connection refused"
+);
 
-    /// An error wrapping a source error.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self { message: message.into(), source: Some(Arc::new(source)) }
-    }
-}
+seam_error!(
+    /// An error from a [`RefreshQueue`](crate::queue::RefreshQueue).
+    QueueError,
+    "queue is closed"
+);
 
 impl From<redis::RedisError> for StoreError {
     fn from(err: redis::RedisError) -> Self {
         Self { message: format!("redis: {err}"), source: Some(Arc::new(err)) }
-    }
-}
-
-/// An error from a [`RefreshQueue`](crate::queue::RefreshQueue).
-///
-/// ```
-/// let err = cacheback::QueueError::new("queue is closed");
-/// assert_eq!(err.to_string(), "queue is closed");
-/// ```
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct QueueError {
-    message: String,
-    #[source]
-    source: Option<SharedError>,
-}
-
-impl QueueError {
-    /// An error with a message only.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
-    }
-
-    /// An error wrapping a source error.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self { message: message.into(), source: Some(Arc::new(source)) }
     }
 }
 

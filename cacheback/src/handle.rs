@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{debug, error, warn};
 
-use crate::engine::{Cacheback, store_error};
-use crate::error::Error;
+use crate::engine::Cacheback;
+use crate::error::{Error, StoreError};
 use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Job};
 use crate::queue::RefreshPayload;
@@ -123,12 +123,11 @@ impl<J: Job> JobHandle<J> {
     /// concurrent synchronous fetches of one key share one `fetch`.
     pub async fn lookup(&self, raw_args: &J::Args) -> Result<Lookup<J::Output>, Error> {
         let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
+        let slot = self.slot(&args)?;
+        let (key, name) = (&slot.key, J::name());
         let call = Call { args: raw_args };
-        let name = J::name();
 
-        let item = match self.read(alias, store, &key).await {
+        let item = match self.read(&slot).await {
             Ok(item) => item,
             // A deploy changed the output type: the old item is a MISS, overwritten below.
             Err(err @ Error::Decode { .. }) => {
@@ -136,13 +135,13 @@ impl<J: Job> JobHandle<J> {
                 None
             }
             // The store is down: serve the read without it.
-            Err(err) => return self.uncached(err, &key, &args, &call).await,
+            Err(err) => return self.uncached(err, &slot, &args, &call).await,
         };
 
         let Some(item) = item else {
             if self.job.should_missing_item_be_fetched_synchronously(&args) {
                 debug!(target: "cacheback", "Job {name} with key '{key}' - cache MISS - running synchronous refresh");
-                let data = self.refresh_once(alias, store, &key, &args).await?;
+                let data = self.refresh_once(&slot, &args).await?;
                 return Ok(self.finish(Some(data), &call, CacheStatus::Miss, Some(true)));
             }
             debug!(
@@ -152,10 +151,10 @@ impl<J: Job> JobHandle<J> {
             // Store the empty result until the refresh lands, so that readers in
             // the meantime do not queue refreshes of their own.
             let empty = self.job.empty().map(Arc::new);
-            if self.claim(alias, store, &key, &args, ClaimMode::IfFree).await {
+            if self.claim(&slot, &args, ClaimMode::IfFree).await {
                 let timeout = self.job.timeout(self.cache.now(), &args);
-                self.store_item(alias, store, &key, timeout, empty.clone()).await?;
-                self.dispatch(alias, store, &key, &args).await;
+                self.store_item(&slot, timeout, empty.clone()).await?;
+                self.dispatch(&slot, &args).await;
             }
             return Ok(self.finish(empty, &call, CacheStatus::Miss, Some(false)));
         };
@@ -168,7 +167,7 @@ impl<J: Job> JobHandle<J> {
 
         if self.job.should_stale_item_be_fetched_synchronously(Duration::from_secs_f64(delta), &args) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - STALE cache hit - running synchronous refresh");
-            let data = self.refresh_once(alias, store, &key, &args).await?;
+            let data = self.refresh_once(&slot, &args).await?;
             return Ok(self.finish(Some(data), &call, CacheStatus::Stale, Some(true)));
         }
 
@@ -176,13 +175,13 @@ impl<J: Job> JobHandle<J> {
             target: "cacheback",
             "Job {name} with key '{key}' - STALE cache hit - triggering async refresh and returning stale result"
         );
-        if self.claim(alias, store, &key, &args, ClaimMode::IfFree).await {
+        if self.claim(&slot, &args, ClaimMode::IfFree).await {
             // Re-store the stale data with the timeout as its expiry: no other
             // refresh is queued before it passes, and if this one fails the
             // item goes stale again instead of staying in limbo.
             let timeout = self.job.timeout(self.cache.now(), &args);
-            self.store_item(alias, store, &key, timeout, item.data.clone()).await?;
-            self.dispatch(alias, store, &key, &args).await;
+            self.store_item(&slot, timeout, item.data.clone()).await?;
+            self.dispatch(&slot, &args).await;
         }
         Ok(self.finish(item.data, &call, CacheStatus::Stale, Some(false)))
     }
@@ -191,44 +190,38 @@ impl<J: Job> JobHandle<J> {
     /// nothing if nothing is cached.
     pub async fn invalidate(&self, raw_args: &J::Args) -> Result<(), Error> {
         let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
-        let Some(item) = self.read(alias, store, &key).await? else {
+        let slot = self.slot(&args)?;
+        let Some(item) = self.read(&slot).await? else {
             return Ok(());
         };
         let timeout = self.job.timeout(self.cache.now(), &args);
-        self.store_item(alias, store, &key, timeout, item.data).await?;
+        self.store_item(&slot, timeout, item.data).await?;
         // An invalidation is explicit: it queues a refresh even if one is pending.
-        self.claim(alias, store, &key, &args, ClaimMode::Force).await;
-        self.dispatch(alias, store, &key, &args).await;
+        self.claim(&slot, &args, ClaimMode::Force).await;
+        self.dispatch(&slot, &args).await;
         Ok(())
     }
 
     /// Removes the cached item for `args`.
     pub async fn delete(&self, raw_args: &J::Args) -> Result<(), Error> {
-        let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
-        store.delete(&key).await.map_err(|e| store_error(alias, "delete", &key, e))
+        let slot = self.slot(&self.job.prepare_args(raw_args))?;
+        slot.store.delete(&slot.key).await.map_err(|e| slot.error("delete", e))
     }
 
     /// The item cached for `args` as stored (`(expiry, data)`), without
     /// triggering a refresh.
     pub async fn raw_get(&self, raw_args: &J::Args) -> Result<Option<CachedItem<J::Output>>, Error> {
-        let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
-        self.read(alias, store, &key).await
+        let slot = self.slot(&self.job.prepare_args(raw_args))?;
+        self.read(&slot).await
     }
 
     /// Caches `data` for `args`, fresh for the job's lifetime.
     pub async fn set(&self, raw_args: &J::Args, data: J::Output) -> Result<(), Error> {
         let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
+        let slot = self.slot(&args)?;
         let expiry = self.job.expiry(self.cache.now(), &args);
-        debug!(target: "cacheback", "Setting {} cache with key '{key}', expiry '{expiry}'", J::name());
-        self.store_item(alias, store, &key, expiry, Some(Arc::new(data))).await
+        debug!(target: "cacheback", "Setting {} cache with key '{}', expiry '{expiry}'", J::name(), slot.key);
+        self.store_item(&slot, expiry, Some(Arc::new(data))).await
     }
 
     /// [`set`](Self::set) with the data inside the call, as the original's
@@ -280,18 +273,14 @@ impl<J: Job> JobHandle<J> {
     /// Fetches synchronously and caches the result.
     pub async fn refresh(&self, raw_args: &J::Args) -> Result<Arc<J::Output>, Error> {
         let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
-        self.fetch_and_store(alias, store, &key, &args).await
+        self.fetch_and_store(&self.slot(&args)?, &args).await
     }
 
     /// Queues a refresh. If the queue fails, refreshes synchronously; if that
     /// fails too, logs it and carries on.
     pub async fn async_refresh(&self, raw_args: &J::Args) -> Result<Dispatch, Error> {
         let args = self.job.prepare_args(raw_args);
-        let key = self.key_of(&args)?;
-        let (alias, store) = self.store()?;
-        Ok(self.dispatch(alias, store, &key, &args).await)
+        Ok(self.dispatch(&self.slot(&args)?, &args).await)
     }
 
     /// The cache key for `args`.
@@ -302,8 +291,8 @@ impl<J: Job> JobHandle<J> {
     /// Writes `(expiry, data)` under `key` in the job's store, verifying the
     /// write if the engine is configured to.
     pub async fn store_raw(&self, key: &str, expiry: f64, data: Option<J::Output>) -> Result<(), Error> {
-        let (alias, store) = self.store()?;
-        self.store_item(alias, store, key, expiry, data.map(Arc::new)).await
+        let slot = self.slot_for(key.to_owned())?;
+        self.store_item(&slot, expiry, data.map(Arc::new)).await
     }
 
     // ------------------------------------------------------------------
@@ -318,28 +307,28 @@ impl<J: Job> JobHandle<J> {
         args: &J::Args,
         queued_key: &str,
     ) -> Result<RefreshOutcome, Error> {
-        let key = self.key_of(args)?;
-        if key != queued_key {
+        let slot = self.slot(args)?;
+        if slot.key != queued_key {
             warn!(
                 target: "cacheback",
-                "Job {} refresh queued under key '{queued_key}' recomputes to '{key}'; using '{key}'",
-                J::name()
+                "Job {} refresh queued under key '{queued_key}' recomputes to '{}'; using the latter",
+                J::name(),
+                slot.key
             );
         }
-        let (alias, store) = self.store()?;
-        if self.is_fresh_and_unclaimed(alias, store, &key).await {
+        if self.is_fresh_and_unclaimed(&slot).await {
             return Ok(RefreshOutcome::SkippedFresh);
         }
-        self.fetch_and_store(alias, store, &key, args).await?;
+        self.fetch_and_store(&slot, args).await?;
         Ok(RefreshOutcome::Refreshed)
     }
 
-    async fn is_fresh_and_unclaimed(&self, alias: &str, store: &Arc<dyn CacheStore>, key: &str) -> bool {
-        let Ok(Some(item)) = self.read(alias, store, key).await else { return false };
+    async fn is_fresh_and_unclaimed(&self, slot: &Slot<'_>) -> bool {
+        let Ok(Some(item)) = self.read(slot).await else { return false };
         if item.data.is_none() || item.expiry <= self.cache.now() {
             return false;
         }
-        matches!(store.is_claimed(key, self.cache.now()).await, Ok(false))
+        matches!(slot.store.is_claimed(&slot.key, self.cache.now()).await, Ok(false))
     }
 
     // ------------------------------------------------------------------
@@ -350,9 +339,14 @@ impl<J: Job> JobHandle<J> {
         self.job.key(args).map_err(|e| Error::Key { job: J::name().into_owned(), message: e.to_string() })
     }
 
-    fn store(&self) -> Result<(&str, &Arc<dyn CacheStore>), Error> {
+    /// Where the item for prepared `args` lives.
+    fn slot(&self, args: &J::Args) -> Result<Slot<'_>, Error> {
+        self.slot_for(self.key_of(args)?)
+    }
+
+    fn slot_for(&self, key: String) -> Result<Slot<'_>, Error> {
         let alias = self.job.cache_alias().unwrap_or(self.cache.default_alias());
-        Ok((alias, self.cache.store(alias)?))
+        Ok(Slot { alias, store: self.cache.store(alias)?, key })
     }
 
     fn finish(
@@ -365,15 +359,10 @@ impl<J: Job> JobHandle<J> {
         Lookup { value: self.job.process_result(result, call, status, sync_fetch), status, sync_fetch }
     }
 
-    async fn read(
-        &self,
-        alias: &str,
-        store: &Arc<dyn CacheStore>,
-        key: &str,
-    ) -> Result<Option<CachedItem<J::Output>>, Error> {
-        match store.get(key).await.map_err(|e| store_error(alias, "get", key, e))? {
+    async fn read(&self, slot: &Slot<'_>) -> Result<Option<CachedItem<J::Output>>, Error> {
+        match slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? {
             None => Ok(None),
-            Some(value) => item::decode(key, value).map(Some),
+            Some(value) => item::decode(&slot.key, value).map(Some),
         }
     }
 
@@ -382,7 +371,7 @@ impl<J: Job> JobHandle<J> {
     async fn uncached(
         &self,
         err: Error,
-        key: &str,
+        slot: &Slot<'_>,
         args: &J::Args,
         call: &Call<'_, J::Args>,
     ) -> Result<Lookup<J::Output>, Error> {
@@ -390,23 +379,16 @@ impl<J: Job> JobHandle<J> {
         if !self.job.should_missing_item_be_fetched_synchronously(args) {
             return Ok(self.finish(self.job.empty().map(Arc::new), call, CacheStatus::Miss, Some(false)));
         }
-        let data = self.fetch(key, args).await?;
+        let data = self.fetch(slot, args).await?;
         Ok(self.finish(Some(data), call, CacheStatus::Miss, Some(true)))
     }
 
-    async fn claim(
-        &self,
-        alias: &str,
-        store: &Arc<dyn CacheStore>,
-        key: &str,
-        args: &J::Args,
-        mode: ClaimMode,
-    ) -> bool {
+    async fn claim(&self, slot: &Slot<'_>, args: &J::Args, mode: ClaimMode) -> bool {
         let now = self.cache.now();
-        match store.claim(key, now, self.job.timeout(now, args), mode).await {
+        match slot.store.claim(&slot.key, now, self.job.timeout(now, args), mode).await {
             Ok(won) => won,
             Err(e) => {
-                error!(target: "cacheback", error = %store_error(alias, "claim", key, e), "Unable to claim the refresh");
+                error!(target: "cacheback", error = %slot.error("claim", e), "Unable to claim the refresh");
                 false
             }
         }
@@ -415,104 +397,66 @@ impl<J: Job> JobHandle<J> {
     /// Synchronous refresh shared by concurrent callers of one key in this
     /// process. The first caller re-reads the store before fetching, so a
     /// caller arriving just after another flight landed reuses its result.
-    async fn refresh_once(
-        &self,
-        alias: &str,
-        store: &Arc<dyn CacheStore>,
-        key: &str,
-        args: &J::Args,
-    ) -> Result<Arc<J::Output>, Error> {
-        let flight = format!("{alias}\u{0}{key}");
+    async fn refresh_once(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+        let flight = format!("{}\u{0}{}", slot.alias, slot.key);
         self.cache
             .flights()
             .run(&flight, || async {
-                if let Ok(Some(CachedItem { expiry, data: Some(data) })) = self.read(alias, store, key).await
+                if let Ok(Some(CachedItem { expiry, data: Some(data) })) = self.read(slot).await
                     && expiry > self.cache.now()
                 {
                     return Ok(data);
                 }
-                self.fetch_and_store(alias, store, key, args).await
+                self.fetch_and_store(slot, args).await
             })
             .await
     }
 
-    async fn fetch(&self, key: &str, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+    async fn fetch(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
         self.job.fetch(args).await.map(Arc::new).map_err(|source| Error::Fetch {
             job: J::name().into_owned(),
-            key: key.to_owned(),
+            key: slot.key.clone(),
             source: source.into(),
         })
     }
 
-    async fn fetch_and_store(
-        &self,
-        alias: &str,
-        store: &Arc<dyn CacheStore>,
-        key: &str,
-        args: &J::Args,
-    ) -> Result<Arc<J::Output>, Error> {
-        let data = self.fetch(key, args).await?;
+    async fn fetch_and_store(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+        let data = self.fetch(slot, args).await?;
         let expiry = self.job.expiry(self.cache.now(), args);
-        self.store_item(alias, store, key, expiry, Some(Arc::clone(&data))).await?;
-        if let Err(e) = store.release(key).await {
-            warn!(target: "cacheback", error = %store_error(alias, "release", key, e), "Unable to release the refresh claim");
+        self.store_item(slot, expiry, Some(Arc::clone(&data))).await?;
+        if let Err(e) = slot.store.release(&slot.key).await {
+            warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the refresh claim");
         }
         Ok(data)
     }
 
     async fn store_item(
         &self,
-        alias: &str,
-        store: &Arc<dyn CacheStore>,
-        key: &str,
+        slot: &Slot<'_>,
         expiry: f64,
         data: Option<Arc<J::Output>>,
     ) -> Result<(), Error> {
         let verify = self.cache.verifies_writes() && data.is_some();
-        let value = item::encode(store.representation(), expiry, data)?;
-        store.set(key, value, self.job.cache_ttl()).await.map_err(|e| store_error(alias, "set", key, e))?;
-        if verify && store.get(key).await.map_err(|e| store_error(alias, "get", key, e))?.is_none() {
+        let value = item::encode(slot.store.representation(), expiry, data)?;
+        slot.store.set(&slot.key, value, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e))?;
+        if verify && slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))?.is_none() {
             return Err(Error::VerifyWrite {
-                alias: alias.to_owned(),
-                key: key.to_owned(),
+                alias: slot.alias.to_owned(),
+                key: slot.key.clone(),
                 type_name: std::any::type_name::<J::Output>(),
             });
         }
         Ok(())
     }
 
-    async fn dispatch(
-        &self,
-        alias: &str,
-        store: &Arc<dyn CacheStore>,
-        key: &str,
-        args: &J::Args,
-    ) -> Dispatch {
-        let enqueued = match serde_json::to_value(args) {
-            Ok(args) => {
-                let payload = RefreshPayload {
-                    job: J::name().into_owned(),
-                    state: self.job.init_state(),
-                    args,
-                    key: key.to_owned(),
-                };
-                self.cache
-                    .queue()
-                    .enqueue(payload, &self.job.task_options())
-                    .await
-                    .map_err(|source| Error::Queue { job: J::name().into_owned(), source })
-            }
-            Err(e) => {
-                Err(Error::Encode { type_name: std::any::type_name::<J::Args>(), message: e.to_string() })
-            }
-        };
-        let Err(err) = enqueued else { return Dispatch::Enqueued };
+    async fn dispatch(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
+        let Err(err) = self.enqueue(slot, args).await else { return Dispatch::Enqueued };
         error!(
             target: "cacheback",
             error = %err,
             "Unable to trigger task asynchronously - failing over to synchronous refresh"
         );
-        match self.fetch_and_store(alias, store, key, args).await {
+        match self.fetch_and_store(slot, args).await {
             Ok(_) => {
                 debug!(target: "cacheback", "Failover synchronous refresh completed successfully");
                 Dispatch::RefreshedInline
@@ -522,5 +466,33 @@ impl<J: Job> JobHandle<J> {
                 Dispatch::Failed
             }
         }
+    }
+
+    async fn enqueue(&self, slot: &Slot<'_>, args: &J::Args) -> Result<(), Error> {
+        let job = J::name().into_owned();
+        let args = serde_json::to_value(args).map_err(|e| Error::Encode {
+            type_name: std::any::type_name::<J::Args>(),
+            message: e.to_string(),
+        })?;
+        let payload =
+            RefreshPayload { job: job.clone(), state: self.job.init_state(), args, key: slot.key.clone() };
+        self.cache
+            .queue()
+            .enqueue(payload, &self.job.task_options())
+            .await
+            .map_err(|source| Error::Queue { job, source })
+    }
+}
+
+/// Where one item lives: a key in the store of an alias.
+struct Slot<'a> {
+    alias: &'a str,
+    store: &'a Arc<dyn CacheStore>,
+    key: String,
+}
+
+impl Slot<'_> {
+    fn error(&self, op: &'static str, source: StoreError) -> Error {
+        Error::Store { alias: self.alias.to_owned(), op, key: self.key.clone(), source }
     }
 }

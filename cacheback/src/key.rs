@@ -515,49 +515,28 @@ impl<'e> Serializer for &'e mut Encoder {
     }
 }
 
-impl ser::SerializeSeq for SeqEncoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        self.finish()
-    }
+/// The four positional compound types of serde encode alike.
+macro_rules! positional {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for SeqEncoder<'_> {
+            type Ok = ();
+            type Error = KeyError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), KeyError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for SeqEncoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqEncoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqEncoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        self.finish()
-    }
-}
+positional!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for MapEncoder<'_> {
     type Ok = ();
