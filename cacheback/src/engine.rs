@@ -1,8 +1,9 @@
 //! The [`Cacheback`] handle: stores, queue, registry and clock, built once and
 //! shared (it is an `Arc` inside, cheap to clone).
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -54,8 +55,14 @@ pub(crate) struct Inner {
     queue: Arc<dyn RefreshQueue>,
     registry: Registry,
     clock: Arc<dyn Clock>,
+    extensions: Extensions,
     pub(crate) flights: SingleFlight,
 }
+
+type Extensions = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
+
+/// The handle decorated functions use (see [`Cacheback::install_global`]).
+static GLOBAL: RwLock<Option<Cacheback>> = RwLock::new(None);
 
 impl std::fmt::Debug for Cacheback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -278,6 +285,52 @@ impl Cacheback {
         outcome
     }
 
+    /// The value of type `T` given to [`Builder::extension`]: what jobs rebuilt
+    /// in a worker need from their process (a database connection, loco's
+    /// `AppContext`). `()` is always there.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().extension(7u32).build().unwrap();
+    /// assert_eq!(*cache.extension::<u32>().unwrap(), 7);
+    /// assert!(cache.extension::<String>().is_none());
+    /// ```
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let any = Arc::clone(self.inner.extensions.get(&TypeId::of::<T>())?);
+        any.downcast::<T>().ok()
+    }
+
+    /// Makes this handle the one [`global`](Self::global) returns: the engine
+    /// behind `#[cacheback]` functions. The loco initializer installs its
+    /// handle. Installing again replaces it.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// cache.install_global();
+    /// assert!(cacheback::Cacheback::global().is_some());
+    /// ```
+    pub fn install_global(&self) {
+        *GLOBAL.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.clone());
+    }
+
+    /// Removes the global handle: `#[cacheback]` functions are plain calls again.
+    ///
+    /// ```
+    /// cacheback::Cacheback::uninstall_global();
+    /// assert!(cacheback::Cacheback::global().is_none());
+    /// ```
+    pub fn uninstall_global() {
+        *GLOBAL.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// The handle installed with [`install_global`](Self::install_global), if any.
+    ///
+    /// ```
+    /// let _maybe = cacheback::Cacheback::global();
+    /// ```
+    pub fn global() -> Option<Cacheback> {
+        GLOBAL.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     pub(crate) fn flights(&self) -> &SingleFlight {
         &self.inner.flights
     }
@@ -286,7 +339,8 @@ impl Cacheback {
 /// Configures a [`Cacheback`].
 ///
 /// Without a store, a [`MemoryStore`] is used under `"default"`; without a
-/// queue, an [`InProcessQueue`].
+/// queue, an [`InProcessQueue`]. Functions marked `#[cacheback]` anywhere in
+/// the program are registered by [`build`](Self::build).
 ///
 /// ```
 /// use cacheback::Cacheback;
@@ -309,6 +363,7 @@ pub struct Builder {
     queue: Option<Arc<dyn RefreshQueue>>,
     registry: Registry,
     clock: Arc<dyn Clock>,
+    extensions: Extensions,
 }
 
 impl Default for Builder {
@@ -320,6 +375,7 @@ impl Default for Builder {
             queue: None,
             registry: Registry::default(),
             clock: Arc::new(SystemClock),
+            extensions: HashMap::from([(TypeId::of::<()>(), Arc::new(()) as Arc<dyn Any + Send + Sync>)]),
         }
     }
 }
@@ -414,13 +470,49 @@ impl Builder {
     /// assert!(cache.is_registered(&Scaled::name()));
     /// ```
     #[must_use]
-    pub fn register<J, F>(mut self, factory: F) -> Self
+    pub fn register<J, F>(self, factory: F) -> Self
     where
-        J: Job,
+        J: Job + 'static,
         F: Fn(&serde_json::Value) -> Result<J, FetchError> + Send + Sync + 'static,
+    {
+        self.register_with(move |state, _| factory(state))
+    }
+
+    /// [`register`](Self::register), with a factory that also gets the engine,
+    /// to read its [extensions](Cacheback::extension).
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// struct Greeting { greeting: std::sync::Arc<String> }
+    /// impl Job for Greeting {
+    ///     type Args = (String,);
+    ///     type Output = String;
+    ///     async fn fetch(&self, (who,): &(String,)) -> Result<String, FetchError> {
+    ///         Ok(format!("{} {who}", self.greeting))
+    ///     }
+    /// }
+    /// let cache = Cacheback::builder()
+    ///     .extension("hello".to_string())
+    ///     .register_with(|_, cache| Ok(Greeting { greeting: cache.extension().ok_or("no greeting")? }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(cache.is_registered(&Greeting::name()));
+    /// ```
+    #[must_use]
+    pub fn register_with<J, F>(mut self, factory: F) -> Self
+    where
+        J: Job + 'static,
+        F: Fn(&serde_json::Value, &Cacheback) -> Result<J, FetchError> + Send + Sync + 'static,
     {
         let refresher = TypedRefresher::<J>::new(Box::new(factory));
         self.registry.insert(J::name().into_owned(), Arc::new(refresher));
+        self
+    }
+
+    /// Adds a value jobs can read with [`Cacheback::extension`], one per type.
+    #[must_use]
+    pub fn extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(TypeId::of::<T>(), Arc::new(value));
         self
     }
 
@@ -439,7 +531,7 @@ impl Builder {
     /// assert!(cache.is_registered(&Answer::name()));
     /// ```
     #[must_use]
-    pub fn register_default<J: Job + Default>(self) -> Self {
+    pub fn register_default<J: Job + Default + 'static>(self) -> Self {
         self.register(|_| Ok(J::default()))
     }
 
@@ -461,6 +553,7 @@ impl Builder {
             });
         }
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new()));
+        self.registry.add_submitted();
         let cache = Cacheback {
             inner: Arc::new(Inner {
                 stores: self.stores,
@@ -469,6 +562,7 @@ impl Builder {
                 queue,
                 registry: self.registry,
                 clock: self.clock,
+                extensions: self.extensions,
                 flights: SingleFlight::default(),
             }),
         };

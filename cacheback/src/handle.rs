@@ -227,7 +227,8 @@ impl<J: Job> JobHandle<J> {
     /// [`set`](Self::set) with the data inside the call, as the original's
     /// `set(*args, **kwargs)`: for named arguments (a map or struct) the data is
     /// the field named [`set_data_kwarg`](Job::set_data_kwarg); for positional
-    /// arguments (a sequence) it is the last element.
+    /// arguments (a sequence) it is the last element. A named call of a job
+    /// with [`parameter_names`](Job::parameter_names) maps onto them.
     ///
     /// ```
     /// # use cacheback::{Cacheback, FetchError, Job};
@@ -256,7 +257,19 @@ impl<J: Job> JobHandle<J> {
                 let data = fields.remove(name).ok_or_else(|| {
                     invalid(format!("the named call has no `{name}` field holding the data"))
                 })?;
-                (serde_json::Value::Object(fields), data)
+                let names = self.job.parameter_names();
+                if names.is_empty() {
+                    (serde_json::Value::Object(fields), data)
+                } else {
+                    let positional = names
+                        .iter()
+                        .map(|n| fields.remove(*n).ok_or_else(|| invalid(format!("missing argument `{n}`"))))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if let Some(extra) = fields.keys().next() {
+                        return Err(invalid(format!("unexpected argument `{extra}`")));
+                    }
+                    (serde_json::Value::Array(positional), data)
+                }
             }
             serde_json::Value::Array(mut items) => {
                 let data =

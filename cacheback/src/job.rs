@@ -121,7 +121,9 @@ impl TaskOptions {
 ///
 /// `Args` is the call's arguments: a tuple for positional arguments, a struct
 /// or map for named ones, `()` for none. Both `Args` and `Output` are serde
-/// types so that a refresh can run in another process.
+/// types so that a refresh can run in another process. A job may borrow (a
+/// request's context, say); only [registered](crate::Builder::register) job
+/// types must be `'static`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -149,7 +151,7 @@ impl TaskOptions {
 /// assert_eq!(tweets.unwrap().as_slice(), ["hello from bob"]);
 /// # });
 /// ```
-pub trait Job: Send + Sync + 'static {
+pub trait Job: Send + Sync {
     /// The call's arguments.
     type Args: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     /// What [`fetch`](Job::fetch) returns and the cache holds.
@@ -211,6 +213,14 @@ pub trait Job: Send + Sync + 'static {
     /// [`set_call`](crate::JobHandle::set_call) (the seed's `set_data_kwarg`).
     fn set_data_kwarg(&self) -> &str {
         "data"
+    }
+
+    /// The names of positional arguments, so that a named call maps onto them
+    /// in [`set_call`](crate::JobHandle::set_call), as keyword arguments map
+    /// onto parameters in Python. Empty by default; `#[cacheback]` functions
+    /// name their parameters.
+    fn parameter_names(&self) -> &'static [&'static str] {
+        &[]
     }
 
     /// Queue routing and retry for this job's refreshes.

@@ -18,7 +18,7 @@ async fn concurrent_lookups<J>(
     readers: usize,
 ) -> Vec<cacheback::Lookup<J::Output>>
 where
-    J: Job + Clone,
+    J: Job + Clone + 'static,
 {
     let tasks = (0..readers).map(|_| {
         let job = job.clone();

@@ -188,6 +188,7 @@ pub struct FixtureBuilder {
     queue: Option<InProcessQueue>,
     prefix: Option<String>,
     yielding: bool,
+    extensions: Vec<Box<dyn FnOnce(Builder) -> Builder>>,
 }
 
 pub fn fixture(backend: Backend) -> FixtureBuilder {
@@ -199,6 +200,7 @@ pub fn fixture(backend: Backend) -> FixtureBuilder {
         queue: None,
         prefix: None,
         yielding: false,
+        extensions: Vec::new(),
     }
 }
 
@@ -224,6 +226,12 @@ impl FixtureBuilder {
         self.prefix = Some(prefix.to_owned());
         self
     }
+    /// Adds an engine extension (a worker's context).
+    pub fn extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.push(Box::new(move |b: Builder| b.extension(value)));
+        self
+    }
+
     /// Wrap the in-memory stores in [`Yielding`] (for concurrency tests).
     pub fn yielding(mut self) -> Self {
         self.yielding = true;
@@ -260,7 +268,10 @@ impl FixtureBuilder {
             .verify_cache_write(self.verify)
             .clock(env.clock.clone())
             .queue(queue.clone());
-        let builder = register_dummies(builder, &e);
+        let mut builder = register_dummies(builder, &e);
+        for extend in self.extensions {
+            builder = extend(builder);
+        }
         Fixture { backend: self.backend, cache: builder.build().unwrap(), queue, env, prefix }
     }
 }
