@@ -1,0 +1,12 @@
+use cacheback::cacheback;
+
+struct Repo;
+
+impl Repo {
+    #[cacheback]
+    async fn load(&self, q: String) -> String {
+        q
+    }
+}
+
+fn main() {}
