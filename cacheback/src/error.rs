@@ -141,6 +141,25 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The error a job's `fetch` returned, if this is a fetch failure with an
+    /// error of type `T`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let io = std::io::Error::other("disk on fire");
+    /// let err = cacheback::Error::Fetch { job: "j".into(), key: "k".into(), source: Arc::new(io) };
+    /// assert_eq!(err.fetch_error::<std::io::Error>().unwrap().to_string(), "disk on fire");
+    /// assert!(err.fetch_error::<std::fmt::Error>().is_none());
+    /// ```
+    pub fn fetch_error<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            Self::Fetch { source, .. } => source.downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+}
+
 /// Defines a message-plus-source error type for one seam.
 macro_rules! seam_error {
     ($(#[$doc:meta])* $name:ident, $example:literal) => {

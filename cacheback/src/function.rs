@@ -30,7 +30,7 @@ use crate::registry::{RefreshOutcome, Refresher, decode_args};
 /// ```
 /// use std::time::Duration;
 /// use cacheback::function::Options;
-/// let options = Options::default().lifetime(Duration::from_secs(30)).fetch_on_miss(false);
+/// let options = Options::default().with_lifetime(Duration::from_secs(30)).with_fetch_on_miss(false);
 /// assert_eq!(options.lifetime, Duration::from_secs(30));
 /// assert_eq!(options.cache_alias, None);
 /// ```
@@ -77,49 +77,55 @@ impl Default for Options {
 impl Options {
     /// Sets [`lifetime`](Self::lifetime).
     #[must_use]
-    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
     }
     /// Sets [`refresh_timeout`](Self::refresh_timeout).
     #[must_use]
-    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_refresh_timeout(mut self, timeout: Duration) -> Self {
         self.refresh_timeout = timeout;
+        self
+    }
+    /// Sets [`cache_ttl`](Self::cache_ttl).
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
         self
     }
     /// Sets [`fetch_on_miss`](Self::fetch_on_miss).
     #[must_use]
-    pub fn fetch_on_miss(mut self, fetch: bool) -> Self {
+    pub fn with_fetch_on_miss(mut self, fetch: bool) -> Self {
         self.fetch_on_miss = fetch;
         self
     }
     /// Sets [`fetch_on_stale_threshold`](Self::fetch_on_stale_threshold).
     #[must_use]
-    pub fn fetch_on_stale_threshold(mut self, threshold: Duration) -> Self {
+    pub fn with_fetch_on_stale_threshold(mut self, threshold: Duration) -> Self {
         self.fetch_on_stale_threshold = Some(threshold);
         self
     }
     /// Sets [`cache_alias`](Self::cache_alias).
     #[must_use]
-    pub fn cache_alias(mut self, alias: impl Into<String>) -> Self {
+    pub fn with_cache_alias(mut self, alias: impl Into<String>) -> Self {
         self.cache_alias = Some(alias.into());
         self
     }
     /// Sets [`task_options`](Self::task_options).
     #[must_use]
-    pub fn task_options(mut self, options: TaskOptions) -> Self {
+    pub fn with_task_options(mut self, options: TaskOptions) -> Self {
         self.task_options = options;
         self
     }
     /// Sets [`set_data_kwarg`](Self::set_data_kwarg).
     #[must_use]
-    pub fn set_data_kwarg(mut self, name: impl Into<String>) -> Self {
+    pub fn with_set_data_kwarg(mut self, name: impl Into<String>) -> Self {
         self.set_data_kwarg = name.into();
         self
     }
     /// Adds an [`extra`](Self::extra) option.
     #[must_use]
-    pub fn extra(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+    pub fn with_extra(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.extra.insert(name.into(), value.into());
         self
     }
@@ -146,7 +152,7 @@ impl Options {
 ///         self.0.cache_ttl + Duration::from_secs(grace)
 ///     }
 /// }
-/// let lazy = Lazy::from_options(Options::default().extra("grace", 60));
+/// let lazy = Lazy::from_options(Options::default().with_extra("grace", 60));
 /// assert!(!lazy.fetch_on_miss());
 /// assert_eq!(lazy.cache_ttl(), Duration::from_secs(2_592_060));
 /// ```

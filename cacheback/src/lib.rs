@@ -11,6 +11,8 @@ pub mod job;
 pub mod key;
 #[cfg(feature = "loco")]
 pub mod loco;
+#[cfg(feature = "sea-orm")]
+pub mod orm;
 pub mod queue;
 mod registry;
 pub mod settings;

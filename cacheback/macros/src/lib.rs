@@ -47,7 +47,9 @@ impl Parse for Options {
             }
         }
         if !task.is_empty() {
-            options.setters.push(quote! { .task_options(::cacheback::TaskOptions::default() #(#task)*) });
+            options
+                .setters
+                .push(quote! { .with_task_options(::cacheback::TaskOptions::default() #(#task)*) });
         }
         Ok(options)
     }
@@ -71,7 +73,7 @@ impl Options {
                     .ok_or_else(|| syn::Error::new_spanned(&entry.path, "expected a name"))?;
                 let key = key.to_string();
                 let value = literal(&entry.value)?;
-                self.setters.push(quote! { .extra(#key, #value) });
+                self.setters.push(quote! { .with_extra(#key, #value) });
             }
             return Ok(());
         }
@@ -89,16 +91,16 @@ impl Options {
             "fetch_on_stale_threshold" => {
                 let secs = int(value)?;
                 self.setters
-                    .push(quote! { .fetch_on_stale_threshold(::std::time::Duration::from_secs(#secs)) });
+                    .push(quote! { .with_fetch_on_stale_threshold(::std::time::Duration::from_secs(#secs)) });
             }
             "fetch_on_miss" => {
                 let fetch = boolean(value)?;
                 self.fetch_on_miss = Some(fetch);
-                self.setters.push(quote! { .fetch_on_miss(#fetch) });
+                self.setters.push(quote! { .with_fetch_on_miss(#fetch) });
             }
             "cache_alias" | "set_data_kwarg" => {
                 let text = string(value)?;
-                let setter = format_ident!("{}", name);
+                let setter = format_ident!("with_{}", name);
                 self.setters.push(quote! { .#setter(#text) });
             }
             "queue" => {
@@ -138,7 +140,7 @@ impl Options {
 
 fn seconds_setter(name: &str, secs: &LitInt) -> syn::Result<TokenStream2> {
     secs.base10_parse::<u64>()?;
-    let setter = format_ident!("{}", name);
+    let setter = format_ident!("with_{}", name);
     Ok(quote! { .#setter(::std::time::Duration::from_secs(#secs)) })
 }
 

@@ -1,0 +1,352 @@
+//! The seed's `QuerySetJob` tests (`tests/test_jobs.py`), the model-identity
+//! key test, and every bad-input case, against a real SQLite file and a real
+//! PostgreSQL.
+#![cfg(feature = "sea-orm")]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cacheback::key::ByIdentity;
+use cacheback::orm::{Filters, QueryError, QuerySetFilterJob, QuerySetGetJob};
+use cacheback::{CacheStatus, Error, FetchError, Job, TaskOptions};
+use common::*;
+use sea_orm::{ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Schema, Set};
+
+mod dummy_models {
+    use sea_orm::entity::prelude::*;
+
+    /// The seed's `DummyModel`.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "dummy_models")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub name: String,
+        pub date_created: DateTimeWithTimeZone,
+        pub score: Option<f64>,
+        pub active: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use dummy_models::Entity as DummyModel;
+
+#[derive(Debug, Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+static DATABASES: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh database with the `dummy_models` table: a new SQLite file, or a
+/// new schema in the PostgreSQL database `test`.
+async fn database(db: Db) -> DatabaseConnection {
+    let n = DATABASES.fetch_add(1, Ordering::SeqCst);
+    let conn = match db {
+        Db::Sqlite => {
+            let dir = std::env::temp_dir().join("cacheback-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("orm-{}-{n}.sqlite", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            Database::connect(format!("sqlite://{}?mode=rwc", path.display())).await.unwrap()
+        }
+        Db::Postgres => {
+            let url = std::env::var("CACHEBACK_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let admin = Database::connect(&url).await.unwrap_or_else(|e| {
+                panic!("these tests need a real PostgreSQL at {url} (`scripts/test` starts one): {e}")
+            });
+            let schema = format!("cacheback_test_{}_{n}", std::process::id());
+            admin
+                .execute_unprepared(&format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+                ))
+                .await
+                .unwrap();
+            let mut options = ConnectOptions::new(url);
+            options.set_schema_search_path(schema).max_connections(4);
+            Database::connect(options).await.unwrap()
+        }
+    };
+    let schema = Schema::new(conn.get_database_backend());
+    conn.execute(&schema.create_table_from_entity(DummyModel)).await.unwrap();
+    conn
+}
+
+async fn create(db: &DatabaseConnection, name: &str) -> dummy_models::Model {
+    dummy_models::ActiveModel {
+        name: Set(name.to_owned()),
+        date_created: Set(chrono::DateTime::parse_from_rfc3339("2012-08-07T08:23:24.718+00:00").unwrap()),
+        score: Set(Some(name.len() as f64)),
+        active: Set(!name.starts_with('B')),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+}
+
+macro_rules! on_every_database {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::Db::Postgres).await })*
+        }
+    };
+}
+
+on_every_database!(
+    get_job_fetch,
+    filter_job_fetch,
+    lookups,
+    get_no_row_is_not_found,
+    get_several_rows_is_an_error,
+    bad_input_is_a_typed_error,
+    cached_filter_reads,
+    async_refresh_through_the_queue,
+    model_identity_keys,
+);
+
+/// The seed's `TestQuerySetGetJob.test_fetch`.
+async fn get_job_fetch(db: Db) {
+    let db = database(db).await;
+    let dummy1 = create(&db, "Foo").await;
+    let job = QuerySetGetJob::<DummyModel>::new(db);
+    assert_eq!(job.fetch(&Filters::new().with("name", "Foo")).await.unwrap(), dummy1);
+}
+
+/// The seed's `TestQuerySetGetFilterJob.test_fetch`.
+async fn filter_job_fetch(db: Db) {
+    let db = database(db).await;
+    let dummy1 = create(&db, "Foo").await;
+    let dummy2 = create(&db, "Bar").await;
+    let dummy3 = create(&db, "Foobar").await;
+    let rows = QuerySetFilterJob::<DummyModel>::new(db)
+        .fetch(&Filters::new().with("name__startswith", "Foo"))
+        .await
+        .unwrap();
+    assert!(rows.contains(&dummy1));
+    assert!(!rows.contains(&dummy2));
+    assert!(rows.contains(&dummy3));
+}
+
+async fn names(db: &DatabaseConnection, filters: Filters) -> Vec<String> {
+    let rows = QuerySetFilterJob::<DummyModel>::new(db.clone())
+        .fetch(&filters)
+        .await
+        .unwrap_or_else(|e| panic!("{filters:?}: {e}"));
+    rows.into_iter().map(|m| m.name).collect()
+}
+
+/// Every lookup, with the same answers on SQLite and PostgreSQL.
+async fn lookups(db: Db) {
+    let db = database(db).await;
+    for name in ["Foo", "Bar", "Foobar", "foo", "Item_1", "Item_10", "Baz_%"] {
+        create(&db, name).await;
+    }
+    let f = |field: &str, value: serde_json::Value| Filters::new().with(field, value);
+    use serde_json::json;
+    assert_eq!(names(&db, f("name", json!("Foo"))).await, ["Foo"]);
+    assert_eq!(names(&db, f("name__exact", json!("Foo"))).await, ["Foo"]);
+    assert_eq!(names(&db, f("name__iexact", json!("FOO"))).await, ["Foo", "foo"]);
+    assert_eq!(names(&db, f("name__contains", json!("oo"))).await, ["Foo", "Foobar", "foo"]);
+    assert_eq!(names(&db, f("name__contains", json!("OO"))).await, Vec::<String>::new(), "case-sensitive");
+    assert_eq!(names(&db, f("name__contains", json!("%"))).await, ["Baz_%"], "no LIKE wildcards");
+    assert_eq!(names(&db, f("name__icontains", json!("OO"))).await, ["Foo", "Foobar", "foo"]);
+    assert_eq!(names(&db, f("name__startswith", json!("Item_1"))).await, ["Item_1", "Item_10"]);
+    assert_eq!(names(&db, f("name__startswith", json!("item"))).await, Vec::<String>::new());
+    assert_eq!(names(&db, f("name__istartswith", json!("item_1"))).await, ["Item_1", "Item_10"]);
+    assert_eq!(names(&db, f("name__endswith", json!("bar"))).await, ["Foobar"]);
+    assert_eq!(names(&db, f("name__iendswith", json!("BAR"))).await, ["Bar", "Foobar"]);
+    assert_eq!(names(&db, f("id__gt", json!(5))).await, ["Item_10", "Baz_%"]);
+    assert_eq!(
+        names(&db, f("id__gte", json!("6"))).await,
+        ["Item_10", "Baz_%"],
+        "numeric strings, as request parameters"
+    );
+    assert_eq!(names(&db, f("id__lt", json!(2))).await, ["Foo"]);
+    assert_eq!(names(&db, f("id__lte", json!(2))).await, ["Foo", "Bar"]);
+    assert_eq!(names(&db, f("id__in", json!([1, 3, 99]))).await, ["Foo", "Foobar"]);
+    assert_eq!(names(&db, f("id__in", json!([]))).await, Vec::<String>::new());
+    assert_eq!(names(&db, f("score__isnull", json!(true))).await, Vec::<String>::new());
+    assert_eq!(names(&db, f("score__gt", json!(5.5))).await, ["Foobar", "Item_1", "Item_10"]);
+    assert_eq!(names(&db, f("active", json!(false))).await, ["Bar", "Baz_%"]);
+    assert_eq!(names(&db, f("date_created__lt", json!("2013-01-01T00:00:00Z"))).await.len(), 7);
+    assert_eq!(names(&db, f("date_created__gt", json!("2013-01-01T00:00:00Z"))).await.len(), 0);
+    let two = Filters::new().with("name__startswith", "Foo").with("id__gt", 1);
+    assert_eq!(names(&db, two).await, ["Foobar"]);
+    let ordered = QuerySetFilterJob::<DummyModel>::new(db.clone()).with_order_by("-name");
+    let rows = ordered.fetch(&f("name__startswith", json!("Item"))).await.unwrap();
+    assert_eq!(rows.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["Item_10", "Item_1"]);
+}
+
+async fn get_no_row_is_not_found(db: Db) {
+    let db = database(db).await;
+    let err = QuerySetGetJob::<DummyModel>::new(db)
+        .fetch(&Filters::new().with("name", "Nobody"))
+        .await
+        .unwrap_err();
+    let err = err.downcast_ref::<QueryError>().expect("a QueryError");
+    assert!(matches!(err, QueryError::NotFound { .. }), "{err:?}");
+    assert_eq!(err.to_string(), r#"no `dummy_models` row matches {"name":"Nobody"}"#);
+}
+
+async fn get_several_rows_is_an_error(db: Db) {
+    let db = database(db).await;
+    create(&db, "Twin").await;
+    create(&db, "Twin").await;
+    let err =
+        QuerySetGetJob::<DummyModel>::new(db).fetch(&Filters::new().with("name", "Twin")).await.unwrap_err();
+    let err = err.downcast_ref::<QueryError>().expect("a QueryError");
+    assert!(matches!(err, QueryError::MultipleRows { .. }), "{err:?}");
+}
+
+/// Unknown column, unknown lookup, wrong value type: a typed error that names
+/// the problem, before anything is cached or queried. No panic, no SQL text.
+async fn bad_input_is_a_typed_error(db: Db) {
+    let db = database(db).await;
+    use serde_json::json;
+    let parse =
+        |field: &str, value: serde_json::Value| Filters::parse::<DummyModel>([(field, value)]).unwrap_err();
+
+    let err = parse("nmae", json!("x"));
+    assert!(matches!(err, QueryError::UnknownColumn { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "`nmae`: `dummy_models` has no column `nmae` (columns: id, name, date_created, score, active)"
+    );
+    let err = parse("name__like", json!("x"));
+    assert!(matches!(&err, QueryError::UnknownLookup { lookup, .. } if lookup == "like"), "{err:?}");
+    for (field, value, expected) in [
+        ("id", json!("seven"), "an integer"),
+        ("id__in", json!(5), "a list of an integer"),
+        ("id__in", json!([1, "x"]), "a list of an integer"),
+        ("name", json!(5), "a string"),
+        ("name__contains", json!(null), "a string"),
+        ("id__contains", json!("1"), "a text column"),
+        ("score__isnull", json!("yes"), "`true` or `false`"),
+        ("active", json!("maybe"), "`true` or `false`"),
+        ("date_created__gt", json!("yesterday"), "a date-time with an offset"),
+        ("score", json!("NaN"), "a number"),
+    ] {
+        let err = parse(field, value.clone());
+        assert!(matches!(err, QueryError::WrongValueType { .. }), "{field}={value}: {err:?}");
+        assert!(err.to_string().contains(expected), "{field}={value}: {err}");
+    }
+
+    // Through the engine: `get` fails fast with the message, for either miss policy.
+    let fx = fixture(Backend::Memory).build().await;
+    for fetch_on_miss in [true, false] {
+        let job =
+            fx.cache.job(QuerySetFilterJob::<DummyModel>::new(db.clone()).with_fetch_on_miss(fetch_on_miss));
+        let err = job.get(&Filters::new().with("name__like", "x")).await.unwrap_err();
+        assert!(matches!(err, Error::Key { .. }), "{err:?}");
+        assert!(err.to_string().contains("unknown lookup `like`"), "{err}");
+        assert!(!err.to_string().to_lowercase().contains("select"), "no SQL in {err}");
+    }
+    assert_eq!(fx.queue.pending(), 0, "nothing queued for bad input");
+    let job = fx.cache.job(QuerySetFilterJob::<DummyModel>::new(db.clone()).with_order_by("nope"));
+    assert!(job.get(&Filters::new()).await.unwrap_err().to_string().contains("has no column `nope`"));
+    // A not-found `get` through the engine keeps the typed error as its source.
+    let job = fx.cache.job(QuerySetGetJob::<DummyModel>::new(db));
+    let err = job.get(&Filters::new().with("name", "Nobody")).await.unwrap_err();
+    assert!(matches!(err.fetch_error::<QueryError>(), Some(QueryError::NotFound { .. })), "{err:?}");
+}
+
+/// Reads through the engine: the key is prefixed with the entity (the seed's
+/// `test_key`), a second read is a HIT, and options are kept.
+async fn cached_filter_reads(db: Db) {
+    let db = database(db).await;
+    for name in ["Item_1", "Item_2", "Item_10"] {
+        create(&db, name).await;
+    }
+    let fx = fixture(Backend::Redis).build().await;
+    let job = fx.cache.job(
+        QuerySetFilterJob::<DummyModel>::new(db.clone())
+            .with_lifetime(Duration::from_secs(30))
+            .with_cache_alias("secondary")
+            .with_task_options(TaskOptions::default().queue("orm")),
+    );
+    let filters = Filters::new().with("name__contains", "1");
+    let key = job.key(&filters).unwrap();
+    assert!(key.starts_with("dummy_models-cacheback::orm::QuerySetFilterJob:"), "{key}");
+    assert_ne!(key, job.key(&Filters::new().with("name__contains", "2")).unwrap());
+    let first = job.lookup(&filters).await.unwrap();
+    assert_eq!(first.status, CacheStatus::Miss);
+    assert_eq!(
+        first.value.unwrap().iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["Item_1", "Item_10"]
+    );
+    create(&db, "Item_11").await;
+    let second = job.lookup(&filters).await.unwrap();
+    assert_eq!(second.status, CacheStatus::Hit);
+    assert_eq!(second.value.unwrap().len(), 2, "served from the cache");
+    assert!(fx.contains("secondary", &key).await);
+    assert_eq!(job.job().options().lifetime, Duration::from_secs(30));
+}
+
+/// The sandbox's `QuerySetFilterJob(DummyModel, 10, False)`: a miss returns
+/// empty, and the refresh, run from its payload by a worker holding only the
+/// registry and a connection, fills the cache.
+async fn async_refresh_through_the_queue(db: Db) {
+    let db = database(db).await;
+    for name in ["Item_1", "Item_2"] {
+        create(&db, name).await;
+    }
+    let fx = fixture(Backend::Redis).build().await;
+    let job = fx.cache.job(
+        QuerySetFilterJob::<DummyModel>::new(db.clone())
+            .with_lifetime(Duration::from_secs(10))
+            .with_fetch_on_miss(false),
+    );
+    let filters = Filters::parse::<DummyModel>([("name", "Item_2")]).unwrap();
+    assert_eq!(job.get(&filters).await.unwrap(), None);
+    let payload = fx.queue.pending_payloads().remove(0);
+    assert_eq!(payload.job, "cacheback::orm::QuerySetFilterJob<dummy_models>");
+
+    let worker = cacheback::Cacheback::builder()
+        .store_arc("default", std::sync::Arc::clone(fx.cache.store("default").unwrap()))
+        .clock(fx.clock().clone())
+        .extension(db)
+        .register_model::<DummyModel>()
+        .build()
+        .unwrap();
+    assert_eq!(worker.perform(&payload).await.unwrap(), cacheback::RefreshOutcome::Refreshed);
+    let rows = job.get(&filters).await.unwrap().unwrap();
+    assert_eq!(rows.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["Item_2"]);
+    let item = job.raw_get(&filters).await.unwrap().unwrap();
+    assert_eq!(item.expiry, fx.cache.now() + 10.0, "the worker kept the job's lifetime");
+}
+
+/// The seed's `test_key_django_model`: two rows give two keys; one row gives
+/// one key, whatever its other columns hold and in every process.
+async fn model_identity_keys(db: Db) {
+    let db = database(db).await;
+    let alan = create(&db, "Alan").await;
+    let john = create(&db, "John").await;
+    #[derive(Default)]
+    struct Greet;
+    impl Job for Greet {
+        type Args = (ByIdentity<dummy_models::Model>,);
+        type Output = String;
+        async fn fetch(&self, (m,): &Self::Args) -> Result<String, FetchError> {
+            Ok(format!("hello {}", m.name))
+        }
+    }
+    let key = |m: &dummy_models::Model| Greet.key(&(ByIdentity(m.clone()),)).unwrap();
+    assert_ne!(key(&alan), key(&john));
+    let mut renamed = alan.clone();
+    renamed.name = "Alan T.".into();
+    assert_eq!(key(&alan), key(&renamed));
+    let expected = cacheback::key::derive_key(&Greet::name(), &((("dummy_models", [alan.id]),),)).unwrap();
+    assert_eq!(key(&alan), expected);
+}
