@@ -199,7 +199,16 @@ impl Cacheback {
     /// The names of the registered jobs, sorted.
     ///
     /// ```
-    /// assert!(cacheback::Cacheback::builder().build().unwrap().registered_jobs().is_empty());
+    /// # use cacheback::{Cacheback, FetchError, Job};
+    /// #[derive(Default)]
+    /// struct Answer;
+    /// # impl Job for Answer {
+    /// #     type Args = ();
+    /// #     type Output = u32;
+    /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// # }
+    /// let cache = Cacheback::builder().register_default::<Answer>().build().unwrap();
+    /// assert!(cache.registered_jobs().contains(&Answer::name().into_owned()));
     /// ```
     pub fn registered_jobs(&self) -> Vec<String> {
         let mut names: Vec<_> = self.inner.registry.names().map(str::to_owned).collect();

@@ -26,6 +26,59 @@ pub use self::handle::{Dispatch, JobHandle, Lookup};
 pub use self::item::CachedItem;
 pub use self::job::{CacheStatus, Call, Job, Retry, TaskOptions};
 pub use self::registry::RefreshOutcome;
+/// Caches an `async fn` (the seed's `@cacheback` decorator).
+///
+/// The function keeps its signature: callers call it as before and get its
+/// value, from the cache when possible. Options, as the seed decorator's:
+///
+/// | option | meaning |
+/// |---|---|
+/// | `lifetime = 600` (or a bare `5` first) | seconds an item is fresh |
+/// | `fetch_on_miss = true` | fetch on a miss; with `false` a miss returns the output's `Default` and refreshes in the background |
+/// | `cache_alias = "name"` | the store |
+/// | `job = Type` | a custom [`function::Policy`] (the seed's `job_class`) |
+/// | `queue = "name"`, `retry = 3` | task options of its refreshes |
+/// | `set_data_kwarg = "name"` | the data field of [`JobHandle::set_call`] |
+/// | `extra(key = value, ..)` | extra options for the custom policy (the seed's `job_class_kwargs`) |
+/// | `refresh_timeout`, `fetch_on_stale_threshold`, `cache_ttl` | seconds, as the [`Job`] policies |
+///
+/// Arguments are the cache key and the refresh payload, so they are owned
+/// serde values. A leading `&Context` argument is neither: the caller passes
+/// it, and a worker passes the engine's [extension](Builder::extension) of
+/// that type (the loco initializer adds loco's `AppContext`).
+///
+/// Next to the function, a module of the same name holds `job(..)` (the
+/// [`JobHandle`] on the [global](Cacheback::install_global) engine: `set`,
+/// `delete`, `invalidate`, `raw_get`, ...) and `uncached(..)` (the function
+/// itself, the seed's `fn.fn`). Every decorated function is registered for
+/// the worker under `module::path::function`. Without an installed engine, or
+/// when the cache fails, calls go straight to the function; a function
+/// returning `Result` gets its own error back when its fetch fails.
+///
+/// ```
+/// use cacheback::{Cacheback, cacheback};
+///
+/// #[derive(Clone)]
+/// pub struct Db { prefix: String }
+///
+/// #[cacheback(lifetime = 30)]
+/// async fn names(db: &Db, q: String) -> Result<Vec<String>, std::io::Error> {
+///     Ok(vec![format!("{}{q}", db.prefix)]) // the slow read
+/// }
+///
+/// # fn main() { tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cache = Cacheback::builder().extension(Db { prefix: "worker:".into() }).build().unwrap();
+/// cache.install_global();
+/// let db = Db { prefix: "web:".into() };
+/// assert_eq!(names(&db, "a".into()).await.unwrap(), ["web:a"]);
+/// names::job(&db).unwrap().set(&("a".into(),), vec!["set".into()]).await.unwrap();
+/// assert_eq!(names(&db, "a".into()).await.unwrap(), ["set"]);
+/// assert_eq!(names::uncached(&db, "a".into()).await.unwrap(), ["web:a"]);
+/// # }) }
+/// ```
+///
+/// Decorated functions live at module level (not inside another function's
+/// body): their module imports the items of the module around them.
 pub use cacheback_macros::cacheback;
 
 /// Used by the code `#[cacheback]` generates; not a public API.

@@ -12,7 +12,7 @@ use syn::{
     Type, Visibility,
 };
 
-/// Caches an `async fn` with cacheback. See `cacheback::cacheback`.
+/// Caches an `async fn`: documented, with examples, where the `cacheback` crate re-exports it.
 #[proc_macro_attribute]
 pub fn cacheback(attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = syn::parse_macro_input!(attr as Options);
