@@ -36,8 +36,11 @@ type Configure = dyn Fn(Builder, &AppContext) -> Builder + Send + Sync;
 ///
 /// On start-up it builds the engine from the settings (a configuration error
 /// stops start-up with a message naming the key), lets the app register its
-/// jobs, and stores the handle in `ctx.shared_store`; read it back with
-/// [`from_context`]. `cargo loco doctor` runs its [check](Initializer::check):
+/// jobs, stores the handle in `ctx.shared_store` (read it back with
+/// [`from_context`]) and installs it as the [global](Cacheback::install_global)
+/// engine of `#[cacheback]` functions. Workers get the `AppContext` (and, with
+/// the `sea-orm` feature, its `DatabaseConnection`) as
+/// [extensions](Cacheback::extension). `cargo loco doctor` runs its [check](Initializer::check):
 /// every configured store must answer.
 ///
 /// ```
@@ -72,8 +75,14 @@ impl CachebackInitializer {
             return Ok(cache);
         }
         let settings = settings(ctx)?;
-        let builder = (self.configure)(settings.builder().await?, ctx);
-        let cache = builder.build()?;
+        // What refreshes in a worker need from loco: the `AppContext` of
+        // `#[cacheback]` functions taking `&AppContext`, and the connection
+        // of the ORM jobs.
+        let builder = settings.builder().await?.extension(ctx.clone());
+        #[cfg(feature = "sea-orm")]
+        let builder = builder.extension(ctx.db.clone());
+        let cache = (self.configure)(builder, ctx).build()?;
+        cache.install_global();
         tracing::info!(
             target: "cacheback",
             jobs = cache.registered_jobs().len(),

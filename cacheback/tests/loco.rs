@@ -28,12 +28,16 @@ async fn context(cacheback: serde_json::Value) -> AppContext {
     ctx
 }
 
+/// Installing sets the global engine: tests that install take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn initializer() -> CachebackInitializer {
     CachebackInitializer::new(|builder, _ctx| builder.register_default::<Answer>())
 }
 
 #[tokio::test]
 async fn the_initializer_builds_the_engine_from_config() {
+    let _turn = TURN.lock().await;
     let prefix = common::unique_prefix("loco");
     let ctx = context(json!({
         "cache_alias": "shared",
@@ -50,6 +54,8 @@ async fn the_initializer_builds_the_engine_from_config() {
     init.before_run(&ctx).await.unwrap();
 
     let cache: Cacheback = from_context(&ctx).expect("the handle is in the shared store");
+    assert!(cache.extension::<AppContext>().is_some(), "workers get the AppContext");
+    assert_eq!(Cacheback::global().unwrap().default_alias(), "shared", "installed for #[cacheback] functions");
     assert_eq!(cache.default_alias(), "shared");
     assert!(!cache.verifies_writes());
     assert!(cache.is_registered(&Answer::name()));
@@ -67,6 +73,7 @@ async fn the_initializer_builds_the_engine_from_config() {
 
 #[tokio::test]
 async fn no_section_means_the_defaults() {
+    let _turn = TURN.lock().await;
     let ctx = loco_rs::tests_cfg::app::get_app_context().await;
     initializer().before_run(&ctx).await.unwrap();
     let cache = from_context(&ctx).unwrap();
@@ -75,6 +82,7 @@ async fn no_section_means_the_defaults() {
 }
 
 async fn start_up_error(config: serde_json::Value) -> String {
+    let _turn = TURN.lock().await;
     let ctx = context(config).await;
     let err = initializer().before_run(&ctx).await.unwrap_err().to_string();
     assert!(from_context(&ctx).is_none(), "nothing installed on error");
@@ -110,6 +118,7 @@ async fn config_errors_name_the_key() {
 
 #[tokio::test]
 async fn doctor_reports_an_unreachable_redis() {
+    let _turn = TURN.lock().await;
     let ctx = context(json!({
         "caches": { "default": { "backend": "redis", "url": "redis://127.0.0.1:1", "timeout_ms": 200 } }
     }))
