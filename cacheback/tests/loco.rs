@@ -55,7 +55,11 @@ async fn the_initializer_builds_the_engine_from_config() {
 
     let cache: Cacheback = from_context(&ctx).expect("the handle is in the shared store");
     assert!(cache.extension::<AppContext>().is_some(), "workers get the AppContext");
-    assert_eq!(Cacheback::global().unwrap().default_alias(), "shared", "installed for #[cacheback] functions");
+    assert_eq!(
+        Cacheback::global().unwrap().default_alias(),
+        "shared",
+        "installed for #[cacheback] functions"
+    );
     assert_eq!(cache.default_alias(), "shared");
     assert!(!cache.verifies_writes());
     assert!(cache.is_registered(&Answer::name()));
