@@ -15,6 +15,7 @@ use crate::error::QueueError;
 use crate::job::TaskOptions;
 
 mod in_process;
+pub mod sidekiq;
 
 pub use self::in_process::{DEFAULT_CONCURRENCY, InProcessQueue, InProcessQueueBuilder};
 

@@ -1,0 +1,194 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS, new_jid, now};
+use crate::error::QueueError;
+use crate::job::{Retry, TaskOptions};
+use crate::queue::{RefreshPayload, RefreshQueue};
+
+/// Enqueues refreshes as Sidekiq jobs.
+///
+/// A job's queue and retry come from, in order: the per-job options given to
+/// [`SidekiqQueueBuilder::task_options`] (configuration), the job's own
+/// [`task_options`](crate::Job::task_options), the defaults. Retry off is
+/// written as `"retry": 0`, so a failed refresh goes to the dead set instead
+/// of vanishing.
+///
+/// ```no_run
+/// use cacheback::Cacheback;
+/// use cacheback::queue::sidekiq::SidekiqQueue;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let queue = SidekiqQueue::builder("redis://127.0.0.1:6379").default_queue("cacheback").connect().await.unwrap();
+/// let cache = Cacheback::builder().queue(queue).build().unwrap();
+/// # let _ = cache;
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct SidekiqQueue {
+    conn: ConnectionManager,
+    url: String,
+    default_queue: String,
+    default_retry: Retry,
+    per_job: HashMap<String, TaskOptions>,
+}
+
+impl std::fmt::Debug for SidekiqQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidekiqQueue")
+            .field("url", &self.url)
+            .field("default_queue", &self.default_queue)
+            .finish()
+    }
+}
+
+/// Builds a [`SidekiqQueue`].
+///
+/// ```
+/// use cacheback::{Retry, TaskOptions};
+/// let builder = cacheback::queue::sidekiq::SidekiqQueue::builder("redis://127.0.0.1/")
+///     .default_queue("refresh")
+///     .default_retry(Retry::Count(5))
+///     .task_options("app::SlowJob", TaskOptions::default().queue("slow"));
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone)]
+pub struct SidekiqQueueBuilder {
+    url: String,
+    default_queue: String,
+    default_retry: Retry,
+    per_job: HashMap<String, TaskOptions>,
+    timeout: Duration,
+}
+
+impl SidekiqQueue {
+    /// Configures a queue on the Redis at `url`.
+    pub fn builder(url: impl Into<String>) -> SidekiqQueueBuilder {
+        SidekiqQueueBuilder {
+            url: url.into(),
+            default_queue: DEFAULT_QUEUE.to_owned(),
+            default_retry: Retry::Enabled(true),
+            per_job: HashMap::new(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The queue of jobs without options.
+    pub fn default_queue(&self) -> &str {
+        &self.default_queue
+    }
+
+    /// The message this queue would push for `payload`.
+    pub fn message(&self, payload: RefreshPayload, options: &TaskOptions) -> Result<Message, QueueError> {
+        let configured = self.per_job.get(&payload.job);
+        let queue = configured
+            .and_then(|o| o.queue.clone())
+            .or_else(|| options.queue.clone())
+            .unwrap_or_else(|| self.default_queue.clone());
+        let retry = configured.and_then(|o| o.retry).or(options.retry).unwrap_or(self.default_retry);
+        let payload = serde_json::to_value(payload)
+            .map_err(|e| QueueError::with_source("the refresh payload does not serialize", e))?;
+        let created_at = now();
+        Ok(Message {
+            class: REFRESH_CLASS.to_owned(),
+            args: vec![payload],
+            jid: new_jid(),
+            queue,
+            retry: match retry {
+                Retry::Enabled(true) => serde_json::Value::Bool(true),
+                Retry::Enabled(false) => serde_json::Value::from(0),
+                Retry::Count(n) => serde_json::Value::from(n),
+            },
+            created_at,
+            enqueued_at: Some(created_at),
+            retry_count: None,
+            error_message: None,
+            error_class: None,
+            failed_at: None,
+            retried_at: None,
+            extra: serde_json::Map::new(),
+        })
+    }
+}
+
+impl SidekiqQueueBuilder {
+    /// The queue of jobs that name none (default `cacheback`).
+    #[must_use]
+    pub fn default_queue(mut self, queue: impl Into<String>) -> Self {
+        self.default_queue = queue.into();
+        self
+    }
+
+    /// The retry of jobs that set none (default `true`: 25 retries).
+    #[must_use]
+    pub fn default_retry(mut self, retry: Retry) -> Self {
+        self.default_retry = retry;
+        self
+    }
+
+    /// Options for the job named `job`, over the job's own.
+    #[must_use]
+    pub fn task_options(mut self, job: impl Into<String>, options: TaskOptions) -> Self {
+        self.per_job.insert(job.into(), options);
+        self
+    }
+
+    /// Connect and response timeout (default 2 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<SidekiqQueue, QueueError> {
+        let conn = connect(&self.url, self.timeout).await?;
+        Ok(SidekiqQueue {
+            conn,
+            url: self.url,
+            default_queue: self.default_queue,
+            default_retry: self.default_retry,
+            per_job: self.per_job,
+        })
+    }
+}
+
+pub(super) async fn connect(url: &str, timeout: Duration) -> Result<ConnectionManager, QueueError> {
+    let client = redis::Client::open(url)
+        .map_err(|e| QueueError::with_source(format!("invalid Redis URL `{url}`"), e))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| QueueError::with_source(format!("cannot connect to Redis at `{url}`"), e))
+}
+
+/// Pushes `msg` onto its queue, as Sidekiq's client does.
+pub(super) async fn push(conn: &mut ConnectionManager, msg: &Message) -> Result<(), QueueError> {
+    let json =
+        serde_json::to_string(msg).map_err(|e| QueueError::with_source("the job does not serialize", e))?;
+    redis::pipe()
+        .atomic()
+        .sadd("queues", &msg.queue)
+        .ignore()
+        .lpush(format!("queue:{}", msg.queue), json)
+        .ignore()
+        .query_async::<()>(conn)
+        .await
+        .map_err(|e| QueueError::with_source("Redis refused the job", e))
+}
+
+#[async_trait]
+impl RefreshQueue for SidekiqQueue {
+    async fn enqueue(&self, payload: RefreshPayload, options: &TaskOptions) -> Result<(), QueueError> {
+        let msg = self.message(payload, options)?;
+        push(&mut self.conn.clone(), &msg).await?;
+        tracing::debug!(target: "cacheback", jid = %msg.jid, queue = %msg.queue, "Enqueued Sidekiq job");
+        Ok(())
+    }
+}

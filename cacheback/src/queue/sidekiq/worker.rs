@@ -1,0 +1,571 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::client::{connect, push};
+use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS, now, retry_delay};
+use crate::engine::Cacheback;
+use crate::error::{Error, QueueError};
+use crate::queue::RefreshPayload;
+
+/// Dead jobs are kept this long (Sidekiq's default: six months)...
+const DEAD_TIMEOUT: Duration = Duration::from_secs(180 * 24 * 3600);
+/// ...and at most this many (Sidekiq's default).
+const DEAD_MAX_JOBS: isize = 10_000;
+/// How long a fetcher blocks on `BRPOP` before looking at the shutdown flag.
+const FETCH_TIMEOUT_SECS: f64 = 1.0;
+
+/// Runs cacheback refreshes from Sidekiq queues.
+///
+/// * [`start`](Self::start) runs `concurrency` fetchers (each blocked on
+///   `BRPOP` of the queues, in priority order) and a poller that moves due
+///   retries back onto their queues; [`WorkerHandle::shutdown`] stops them
+///   gracefully.
+/// * [`drain`](Self::drain) runs until the queues are empty: Sidekiq's burst
+///   mode, for tests and one-off runs.
+///
+/// A failed refresh is retried with Sidekiq's backoff through the `retry` set,
+/// then kept in the `dead` set; the stale value stays in the cache meanwhile.
+/// A job that is not JSON goes straight to the dead set; an unknown class, a
+/// job name that is not registered or arguments that do not decode fail like
+/// any job, and the worker goes on.
+///
+/// ```no_run
+/// use cacheback::Cacheback;
+/// use cacheback::queue::sidekiq::SidekiqWorker;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cache = Cacheback::builder().build().unwrap(); // with the app's jobs registered
+/// let worker = SidekiqWorker::builder(cache, "redis://127.0.0.1:6379")
+///     .queues(["cacheback"])
+///     .concurrency(10)
+///     .connect()
+///     .await
+///     .unwrap();
+/// worker.run_until_signal().await; // SIGINT/SIGTERM: finish in-flight refreshes, then return
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct SidekiqWorker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cache: Cacheback,
+    url: String,
+    conn: ConnectionManager,
+    queues: Vec<String>,
+    concurrency: usize,
+    shutdown_timeout: Duration,
+    poll_interval: Duration,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SidekiqWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidekiqWorker")
+            .field("url", &self.inner.url)
+            .field("queues", &self.inner.queues)
+            .field("concurrency", &self.inner.concurrency)
+            .finish()
+    }
+}
+
+/// Builds a [`SidekiqWorker`].
+///
+/// ```
+/// # fn build(cache: cacheback::Cacheback) {
+/// use std::time::Duration;
+/// let builder = cacheback::queue::sidekiq::SidekiqWorker::builder(cache, "redis://127.0.0.1/")
+///     .queues(["critical", "cacheback"])
+///     .concurrency(4)
+///     .shutdown_timeout(Duration::from_secs(10));
+/// # let _ = builder;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SidekiqWorkerBuilder {
+    cache: Cacheback,
+    url: String,
+    queues: Vec<String>,
+    concurrency: usize,
+    shutdown_timeout: Duration,
+    poll_interval: Duration,
+    timeout: Duration,
+}
+
+impl SidekiqWorkerBuilder {
+    /// The queues to run, highest priority first (default: `cacheback`).
+    #[must_use]
+    pub fn queues<S: Into<String>>(mut self, queues: impl IntoIterator<Item = S>) -> Self {
+        self.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many refreshes run at once (default 10, at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How long [`WorkerHandle::shutdown`] waits for in-flight refreshes
+    /// before putting them back on their queue (default 25 s, Sidekiq's).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How often due retries are moved back onto their queues (default 5 s,
+    /// with jitter).
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Connect and response timeout (default 2 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<SidekiqWorker, QueueError> {
+        if self.queues.is_empty() {
+            return Err(QueueError::new("a Sidekiq worker needs at least one queue"));
+        }
+        let conn = connect(&self.url, self.timeout).await?;
+        Ok(SidekiqWorker {
+            inner: Arc::new(Inner {
+                cache: self.cache,
+                url: self.url,
+                conn,
+                queues: self.queues,
+                concurrency: self.concurrency,
+                shutdown_timeout: self.shutdown_timeout,
+                poll_interval: self.poll_interval,
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
+
+/// What [`SidekiqWorker::drain`] did.
+///
+/// ```
+/// let report = cacheback::queue::sidekiq::DrainReport::default();
+/// assert_eq!(report.processed, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Jobs taken from the queues.
+    pub processed: usize,
+    /// Of those, jobs that failed (retried, dead or discarded).
+    pub failed: usize,
+}
+
+/// The job a fetcher is running, as `(queue, raw job)`: what a forced
+/// shutdown puts back.
+type InFlight = Arc<Mutex<Option<(String, String)>>>;
+
+/// What became of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Retried,
+    Dead,
+    Discarded,
+}
+
+impl SidekiqWorker {
+    /// Configures a worker running `cache`'s registered jobs from the Redis at `url`.
+    pub fn builder(cache: Cacheback, url: impl Into<String>) -> SidekiqWorkerBuilder {
+        SidekiqWorkerBuilder {
+            cache,
+            url: url.into(),
+            queues: vec![DEFAULT_QUEUE.to_owned()],
+            concurrency: 10,
+            shutdown_timeout: Duration::from_secs(25),
+            poll_interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The queues it runs, highest priority first.
+    pub fn queues(&self) -> &[String] {
+        &self.inner.queues
+    }
+
+    /// Runs jobs until every queue is empty, `concurrency` at a time (burst mode).
+    ///
+    /// # Errors
+    ///
+    /// Redis failed.
+    pub async fn drain(&self) -> Result<DrainReport, QueueError> {
+        let mut tasks = JoinSet::new();
+        for _ in 0..self.inner.concurrency {
+            let inner = Arc::clone(&self.inner);
+            tasks.spawn(async move {
+                let mut report = DrainReport::default();
+                let mut conn = inner.conn.clone();
+                while let Some(raw) = inner.pop(&mut conn).await? {
+                    report.processed += 1;
+                    if inner.process(&raw).await? != Outcome::Done {
+                        report.failed += 1;
+                    }
+                }
+                Ok::<_, QueueError>(report)
+            });
+        }
+        let mut total = DrainReport::default();
+        while let Some(done) = tasks.join_next().await {
+            let report = done.map_err(|e| QueueError::with_source("a drain task panicked", e))??;
+            total.processed += report.processed;
+            total.failed += report.failed;
+        }
+        Ok(total)
+    }
+
+    /// Moves the jobs of the `schedule` and `retry` sets that are due onto
+    /// their queues; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Redis failed.
+    pub async fn enqueue_due(&self) -> Result<usize, QueueError> {
+        self.inner.enqueue_due().await
+    }
+
+    /// Starts the fetchers and the retry poller.
+    pub fn start(&self) -> WorkerHandle {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut in_flight = Vec::new();
+        for _ in 0..self.inner.concurrency {
+            let slot = Arc::new(Mutex::new(None));
+            in_flight.push(Arc::clone(&slot));
+            tasks.spawn(Arc::clone(&self.inner).fetch_loop(stopped.clone(), slot));
+        }
+        tasks.spawn(Arc::clone(&self.inner).poll_loop(stopped));
+        tracing::info!(
+            target: "cacheback",
+            queues = ?self.inner.queues,
+            concurrency = self.inner.concurrency,
+            "Sidekiq worker started"
+        );
+        WorkerHandle {
+            stop,
+            tasks,
+            in_flight,
+            conn: self.inner.conn.clone(),
+            shutdown_timeout: self.inner.shutdown_timeout,
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(&self) {
+        let handle = self.start();
+        wait_for_signal().await;
+        tracing::info!(target: "cacheback", "Shutting down the Sidekiq worker");
+        handle.shutdown().await;
+    }
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::error!(target: "cacheback", error = %err, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// A running worker.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    in_flight: Vec<InFlight>,
+    conn: ConnectionManager,
+    shutdown_timeout: Duration,
+}
+
+impl WorkerHandle {
+    /// Stops fetching, waits for in-flight refreshes up to the shutdown
+    /// timeout, and puts any refresh still running then back on its queue.
+    /// Returns how many were put back.
+    pub async fn shutdown(mut self) -> usize {
+        let _ = self.stop.send(true);
+        let finished = tokio::time::timeout(self.shutdown_timeout, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_ok() {
+            tracing::info!(target: "cacheback", "Sidekiq worker stopped");
+            return 0;
+        }
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        let mut requeued = 0;
+        for slot in &self.in_flight {
+            let job = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some((queue, raw)) = job {
+                let pushed: Result<(), _> = self.conn.rpush(format!("queue:{queue}"), &raw).await;
+                match pushed {
+                    Ok(()) => requeued += 1,
+                    Err(err) => {
+                        tracing::error!(target: "cacheback", error = %err, job = %raw, "Unable to requeue a job")
+                    }
+                }
+            }
+        }
+        tracing::warn!(target: "cacheback", requeued, "Sidekiq worker stopped with refreshes cut short; they are back on their queues");
+        requeued
+    }
+}
+
+impl Inner {
+    /// Takes the next job without blocking, from the first non-empty queue.
+    async fn pop(&self, conn: &mut ConnectionManager) -> Result<Option<String>, QueueError> {
+        for queue in &self.queues {
+            let raw: Option<String> = conn
+                .rpop(format!("queue:{queue}"), None)
+                .await
+                .map_err(|e| QueueError::with_source("Redis refused RPOP", e))?;
+            if raw.is_some() {
+                return Ok(raw);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn fetch_loop(self: Arc<Self>, stopped: watch::Receiver<bool>, slot: InFlight) {
+        let keys: Vec<String> = self.queues.iter().map(|q| format!("queue:{q}")).collect();
+        let mut conn: Option<ConnectionManager> = None;
+        while !*stopped.borrow() {
+            let c = match &mut conn {
+                Some(c) => c,
+                None => match connect(&self.url, self.timeout.max(Duration::from_secs(2))).await {
+                    Ok(c) => conn.insert(c),
+                    Err(err) => {
+                        tracing::error!(target: "cacheback", error = %err, "Sidekiq fetcher cannot connect; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                },
+            };
+            // Never cancelled mid-flight: a popped job must not be dropped.
+            let popped: Result<Option<(String, String)>, _> = c.brpop(&keys, FETCH_TIMEOUT_SECS).await;
+            let (key, raw) = match popped {
+                Ok(Some(job)) => job,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::error!(target: "cacheback", error = %err, "Sidekiq fetch failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let queue = key.strip_prefix("queue:").unwrap_or(&key).to_owned();
+            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((queue, raw.clone()));
+            if let Err(err) = self.process(&raw).await {
+                tracing::error!(target: "cacheback", error = %err, job = %raw, "Unable to record a job's outcome");
+            }
+            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+    }
+
+    async fn poll_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let mut round: u64 = 0;
+        while !*stopped.borrow() {
+            if let Err(err) = self.enqueue_due().await {
+                tracing::error!(target: "cacheback", error = %err, "Unable to enqueue due retries");
+            }
+            // Jitter between 0.5 and 1.5 poll intervals, so processes spread out.
+            round += 1;
+            let jitter = f64::from(u32::try_from(round * 7919 % 1000).unwrap_or(0)) / 1000.0;
+            let pause = self.poll_interval.mul_f64(0.5 + jitter);
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+
+    async fn enqueue_due(&self) -> Result<usize, QueueError> {
+        let mut conn = self.conn.clone();
+        let mut moved = 0;
+        for set in ["schedule", "retry"] {
+            loop {
+                let due: Option<String> =
+                    pop_due_script().key(set).arg(now()).invoke_async(&mut conn).await.map_err(|e| {
+                        QueueError::with_source(format!("Redis refused to pop from `{set}`"), e)
+                    })?;
+                let Some(raw) = due else { break };
+                match serde_json::from_str::<Message>(&raw) {
+                    Ok(mut msg) => {
+                        msg.enqueued_at = Some(now());
+                        push(&mut conn, &msg).await?;
+                        moved += 1;
+                    }
+                    Err(err) => {
+                        tracing::error!(target: "cacheback", error = %err, job = %raw, "Invalid job in `{set}`; sent to the dead set");
+                        self.bury(&raw).await?;
+                    }
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn process(&self, raw: &str) -> Result<Outcome, QueueError> {
+        let msg: Message = match serde_json::from_str(raw) {
+            Ok(msg) => msg,
+            Err(err) => {
+                tracing::error!(target: "cacheback", error = %err, job = %raw, "Job is not valid JSON; sent to the dead set");
+                self.count(false).await;
+                self.bury(raw).await?;
+                return Ok(Outcome::Dead);
+            }
+        };
+        match self.perform(&msg).await {
+            Ok(()) => {
+                self.count(true).await;
+                Ok(Outcome::Done)
+            }
+            Err((class, message)) => {
+                tracing::error!(target: "cacheback", jid = %msg.jid, error_class = %class, "Refresh job failed: {message}");
+                self.count(false).await;
+                self.fail(msg, class, message).await
+            }
+        }
+    }
+
+    async fn perform(&self, msg: &Message) -> Result<(), (String, String)> {
+        if msg.class != REFRESH_CLASS {
+            return Err(("NameError".to_owned(), format!("uninitialized constant {}", msg.class)));
+        }
+        let [arg] = msg.args.as_slice() else {
+            return Err((
+                "ArgumentError".to_owned(),
+                format!("wrong number of arguments (given {}, expected 1)", msg.args.len()),
+            ));
+        };
+        let payload: RefreshPayload = serde_json::from_value(arg.clone())
+            .map_err(|e| ("ArgumentError".to_owned(), format!("not a cacheback refresh payload: {e}")))?;
+        self.cache.perform(&payload).await.map(drop).map_err(|e| (error_class(&e).to_owned(), e.to_string()))
+    }
+
+    /// Sidekiq's retry: the `retry` set with backoff, then the `dead` set.
+    async fn fail(&self, mut msg: Message, class: String, message: String) -> Result<Outcome, QueueError> {
+        let Some(max) = msg.max_retries() else {
+            tracing::warn!(target: "cacheback", jid = %msg.jid, "Job has `retry: false`: discarded");
+            return Ok(Outcome::Discarded);
+        };
+        let at = now();
+        let count = match msg.retry_count {
+            Some(previous) => {
+                msg.retried_at = Some(at);
+                previous + 1
+            }
+            None => {
+                msg.failed_at = Some(at);
+                0
+            }
+        };
+        msg.retry_count = Some(count);
+        msg.error_class = Some(class);
+        msg.error_message = Some(message);
+        if let Some(serde_json::Value::String(queue)) = msg.extra.get("retry_queue") {
+            msg.queue = queue.clone();
+        }
+        let json = serde_json::to_string(&msg)
+            .map_err(|e| QueueError::with_source("the job does not serialize", e))?;
+        let mut conn = self.conn.clone();
+        if count < max {
+            let jitter = u32::from(blake3::hash(msg.jid.as_bytes()).as_bytes()[0]) + count;
+            let when = at + retry_delay(count, jitter).as_secs_f64();
+            let () = conn
+                .zadd("retry", json, when)
+                .await
+                .map_err(|e| QueueError::with_source("Redis refused ZADD retry", e))?;
+            return Ok(Outcome::Retried);
+        }
+        tracing::warn!(target: "cacheback", jid = %msg.jid, "Job retries exhausted; sent to the dead set");
+        self.bury(&json).await?;
+        Ok(Outcome::Dead)
+    }
+
+    /// Adds a job to the dead set, trimmed as Sidekiq trims it.
+    async fn bury(&self, raw: &str) -> Result<(), QueueError> {
+        let at = now();
+        redis::pipe()
+            .atomic()
+            .zadd("dead", raw, at)
+            .ignore()
+            .zrembyscore("dead", "-inf", at - DEAD_TIMEOUT.as_secs_f64())
+            .ignore()
+            .zremrangebyrank("dead", 0, -DEAD_MAX_JOBS - 1)
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(|e| QueueError::with_source("Redis refused ZADD dead", e))
+    }
+
+    /// Sidekiq's `stat:processed` and `stat:failed` counters.
+    async fn count(&self, ok: bool) {
+        let mut pipe = redis::pipe();
+        pipe.incr("stat:processed", 1).ignore();
+        if !ok {
+            pipe.incr("stat:failed", 1).ignore();
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut self.conn.clone()).await {
+            tracing::warn!(target: "cacheback", error = %err, "Unable to count a job in the Sidekiq stats");
+        }
+    }
+}
+
+/// The Sidekiq `error_class` of a refresh failure.
+fn error_class(err: &Error) -> &'static str {
+    match err {
+        Error::UnknownJob { .. } => "Cacheback::UnknownJob",
+        Error::Payload { .. } => "Cacheback::InvalidPayload",
+        Error::Fetch { .. } => "Cacheback::FetchError",
+        Error::Store { .. } | Error::VerifyWrite { .. } => "Cacheback::StoreError",
+        _ => "Cacheback::Error",
+    }
+}
+
+/// Pops the first member of a sorted set scored at or before now, atomically.
+fn pop_due_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        redis::Script::new(
+            r"
+            local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+            if due[1] then
+              redis.call('ZREM', KEYS[1], due[1])
+              return due[1]
+            end
+            return false
+            ",
+        )
+    })
+}
