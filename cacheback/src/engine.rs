@@ -226,7 +226,7 @@ impl Cacheback {
         WeakCacheback(Arc::downgrade(&self.inner))
     }
 
-    /// Checks that every store answers; returns the first failure with its alias.
+    /// Checks that every store and the queue answer; returns the first failure.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -244,7 +244,7 @@ impl Cacheback {
                 source,
             })?;
         }
-        Ok(())
+        self.inner.queue.ping().await.map_err(|source| Error::Queue { job: "(ping)".to_owned(), source })
     }
 
     /// Runs one queued refresh: the worker's entry point (the seed's

@@ -28,6 +28,7 @@ use loco_rs::doctor::{Check, CheckStatus};
 
 use crate::engine::{Builder, Cacheback};
 use crate::error::Error;
+use crate::queue::sidekiq::WorkerHandle;
 use crate::settings::Settings;
 
 type Configure = dyn Fn(Builder, &AppContext) -> Builder + Send + Sync;
@@ -106,6 +107,57 @@ pub fn from_context(ctx: &AppContext) -> Option<Cacheback> {
     ctx.shared_store.get::<Cacheback>()
 }
 
+/// The running Sidekiq worker, kept in `ctx.shared_store` between
+/// [`start_worker`] and [`stop_worker`].
+struct RunningWorker(std::sync::Mutex<Option<WorkerHandle>>);
+
+/// Starts cacheback's Sidekiq worker: call it from `Hooks::connect_workers`,
+/// which loco runs for `cargo loco start --worker` and `--server-and-worker`
+/// only. With the in-process queue there is nothing to start: refreshes run in
+/// the process that queues them.
+///
+/// ```no_run
+/// # use loco_rs::{app::AppContext, bgworker::Queue, Result};
+/// // impl Hooks for App { ...
+/// async fn connect_workers(ctx: &AppContext, _queue: &Queue) -> Result<()> {
+///     cacheback::loco::start_worker(ctx).await
+/// }
+/// async fn on_shutdown(ctx: &AppContext) {
+///     cacheback::loco::stop_worker(ctx).await;
+/// }
+/// ```
+///
+/// # Errors
+///
+/// The initializer has not run, or the Sidekiq settings are invalid.
+pub async fn start_worker(ctx: &AppContext) -> loco_rs::Result<()> {
+    let cache = from_context(ctx).ok_or_else(|| {
+        loco_rs::Error::Message(
+            "cacheback: start_worker needs the cacheback initializer to have run".to_owned(),
+        )
+    })?;
+    let Some(worker) = settings(ctx).map_err(to_loco)?.worker(cache).await.map_err(to_loco)? else {
+        tracing::info!(target: "cacheback", "In-process queue: refreshes run in the web process, no worker to start");
+        return Ok(());
+    };
+    let handle = worker.start();
+    ctx.shared_store.insert(RunningWorker(std::sync::Mutex::new(Some(handle))));
+    Ok(())
+}
+
+/// Stops the worker [`start_worker`] started, gracefully: no new refreshes,
+/// in-flight ones finish (up to `sidekiq.shutdown_timeout_secs`, then they
+/// go back on their queue). Call it from `Hooks::on_shutdown`.
+pub async fn stop_worker(ctx: &AppContext) {
+    let handle = ctx
+        .shared_store
+        .get_ref::<RunningWorker>()
+        .and_then(|running| running.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+    if let Some(handle) = handle {
+        handle.shutdown().await;
+    }
+}
+
 /// The settings under `initializers.cacheback` in the app's config (defaults if absent).
 ///
 /// # Errors
@@ -145,12 +197,12 @@ impl Initializer for CachebackInitializer {
         Ok(Some(match outcome {
             Ok(()) => Check {
                 status: CheckStatus::Ok,
-                message: "cacheback: every cache store answers".to_owned(),
+                message: "cacheback: every cache store and the queue answer".to_owned(),
                 description: None,
             },
             Err(err) => Check {
                 status: CheckStatus::NotOk,
-                message: "cacheback: a cache store is unreachable".to_owned(),
+                message: "cacheback: a cache store or the queue is unreachable".to_owned(),
                 description: Some(err.to_string()),
             },
         }))

@@ -6,10 +6,18 @@
 //!   cacheback:
 //!     cache_alias: default          # CACHEBACK_CACHE_ALIAS
 //!     verify_cache_write: true      # CACHEBACK_VERIFY_CACHE_WRITE
-//!     task_queue: in_process        # CACHEBACK_TASK_QUEUE
+//!     task_queue: sidekiq           # CACHEBACK_TASK_QUEUE: in_process | sidekiq
 //!     task_ignore_result: false     # CACHEBACK_TASK_IGNORE_RESULT
 //!     in_process:
 //!       concurrency: 4
+//!     sidekiq:
+//!       url: {{ get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") }}
+//!       queues: [cacheback]         # the worker's, highest priority first; the first is the default
+//!       concurrency: 10
+//!       retry: true                 # default retry: true (25), false (straight to dead), or a count
+//!       shutdown_timeout_secs: 25
+//!       task_options:               # per job, over the job's own task_options
+//!         "sandbox::jobs::VanillaJob": { queue: slow, retry: 3 }
 //!     caches:                       # Django's CACHES
 //!       default:
 //!         backend: memory
@@ -27,9 +35,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Builder, DEFAULT_CACHE_ALIAS};
+use crate::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
 use crate::error::Error;
+use crate::job::{Retry, TaskOptions};
 use crate::queue::InProcessQueue;
+use crate::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
 use crate::store::{MemoryStore, NullStore, RedisStore};
 
 /// The configuration path of the settings in a loco config file.
@@ -64,11 +74,15 @@ pub struct Settings {
     /// Which queue runs refreshes (`CACHEBACK_TASK_QUEUE`).
     pub task_queue: TaskQueue,
     /// Accepted for parity with `CACHEBACK_TASK_IGNORE_RESULT`. Refreshes
-    /// write their result to the cache and nowhere else: no queue here keeps
-    /// task results, so there is nothing to ignore.
+    /// write their result to the cache and nowhere else: Sidekiq keeps no
+    /// results (a finished job leaves only the `stat:processed` count) and the
+    /// in-process queue neither, so there is nothing to ignore either way.
     pub task_ignore_result: bool,
     /// The in-process queue's settings.
     pub in_process: InProcessSettings,
+    /// The Sidekiq queue's settings; required with `task_queue: sidekiq`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidekiq: Option<SidekiqSettings>,
     /// The named stores (Django's `CACHES`).
     pub caches: BTreeMap<String, CacheConfig>,
 }
@@ -81,6 +95,7 @@ impl Default for Settings {
             task_queue: TaskQueue::InProcess,
             task_ignore_result: false,
             in_process: InProcessSettings::default(),
+            sidekiq: None,
             caches: BTreeMap::from([(
                 DEFAULT_CACHE_ALIAS.to_owned(),
                 CacheConfig::Memory { max_capacity: None },
@@ -102,6 +117,65 @@ pub enum TaskQueue {
     /// Tokio tasks in this process.
     #[default]
     InProcess,
+    /// Sidekiq jobs in Redis, run by a [`SidekiqWorker`].
+    Sidekiq,
+}
+
+/// The Sidekiq queue's settings.
+///
+/// ```
+/// use cacheback::settings::SidekiqSettings;
+/// let s: SidekiqSettings = serde_json::from_value(serde_json::json!({"url": "redis://127.0.0.1"})).unwrap();
+/// assert_eq!(s.queues, ["cacheback"]);
+/// assert_eq!(s.concurrency, 10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidekiqSettings {
+    /// The Redis URL of the queues.
+    pub url: String,
+    /// The queues a worker runs, highest priority first; the first is where
+    /// jobs without a queue go.
+    #[serde(default = "default_queues")]
+    pub queues: Vec<String>,
+    /// How many refreshes a worker runs at once.
+    #[serde(default = "default_sidekiq_concurrency")]
+    pub concurrency: usize,
+    /// The retry of jobs that set none: `true` (25 retries), `false` (none:
+    /// straight to the dead set) or a count.
+    #[serde(default = "default_retry")]
+    pub retry: Retry,
+    /// How long a stopping worker waits for in-flight refreshes.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// How often due retries go back onto their queues.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_secs: u64,
+    /// Connect and response timeout in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Task options per job name, over the job's own.
+    #[serde(default)]
+    pub task_options: BTreeMap<String, TaskOptions>,
+}
+
+fn default_queues() -> Vec<String> {
+    vec![crate::queue::sidekiq::DEFAULT_QUEUE.to_owned()]
+}
+fn default_sidekiq_concurrency() -> usize {
+    10
+}
+fn default_retry() -> Retry {
+    Retry::Enabled(true)
+}
+fn default_shutdown_timeout() -> u64 {
+    25
+}
+fn default_poll_interval() -> u64 {
+    5
+}
+fn default_timeout_ms() -> u64 {
+    2000
 }
 
 /// The in-process queue's settings.
@@ -220,7 +294,69 @@ impl Settings {
             TaskQueue::InProcess => {
                 builder.queue(InProcessQueue::builder().concurrency(self.in_process.concurrency).build())
             }
+            TaskQueue::Sidekiq => {
+                let sidekiq = self.sidekiq()?;
+                let mut queue = SidekiqQueue::builder(sidekiq.url.clone())
+                    .default_queue(sidekiq.queues[0].clone())
+                    .default_retry(sidekiq.retry)
+                    .timeout(Duration::from_millis(sidekiq.timeout_ms));
+                for (job, options) in &sidekiq.task_options {
+                    queue = queue.task_options(job.clone(), options.clone());
+                }
+                let queue = queue.connect().await.map_err(|e| Error::Config {
+                    key: format!("{CONFIG_PATH}.sidekiq.url"),
+                    message: e.to_string(),
+                })?;
+                builder.queue(queue)
+            }
         };
         Ok(builder)
+    }
+
+    fn sidekiq(&self) -> Result<&SidekiqSettings, Error> {
+        let sidekiq = self.sidekiq.as_ref().ok_or_else(|| Error::Config {
+            key: format!("{CONFIG_PATH}.sidekiq"),
+            message: "required with `task_queue: sidekiq` (at least its `url`)".to_owned(),
+        })?;
+        if sidekiq.queues.is_empty() || sidekiq.queues.iter().any(String::is_empty) {
+            return Err(Error::Config {
+                key: format!("{CONFIG_PATH}.sidekiq.queues"),
+                message: "name at least one queue, and no empty names".to_owned(),
+            });
+        }
+        if sidekiq.concurrency == 0 {
+            return Err(Error::Config {
+                key: format!("{CONFIG_PATH}.sidekiq.concurrency"),
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(sidekiq)
+    }
+
+    /// The worker these settings describe for `cache`: a [`SidekiqWorker`]
+    /// with `task_queue: sidekiq`, `None` with the in-process queue (whose
+    /// refreshes run in the process that queues them).
+    ///
+    /// # Errors
+    ///
+    /// The Sidekiq settings are invalid or its Redis cannot be reached.
+    pub async fn worker(&self, cache: Cacheback) -> Result<Option<SidekiqWorker>, Error> {
+        if self.task_queue != TaskQueue::Sidekiq {
+            return Ok(None);
+        }
+        let sidekiq = self.sidekiq()?;
+        let worker = SidekiqWorker::builder(cache, sidekiq.url.clone())
+            .queues(sidekiq.queues.clone())
+            .concurrency(sidekiq.concurrency)
+            .shutdown_timeout(Duration::from_secs(sidekiq.shutdown_timeout_secs))
+            .poll_interval(Duration::from_secs(sidekiq.poll_interval_secs.max(1)))
+            .timeout(Duration::from_millis(sidekiq.timeout_ms))
+            .connect()
+            .await
+            .map_err(|e| Error::Config {
+                key: format!("{CONFIG_PATH}.sidekiq.url"),
+                message: e.to_string(),
+            })?;
+        Ok(Some(worker))
     }
 }

@@ -32,7 +32,9 @@ async fn context(cacheback: serde_json::Value) -> AppContext {
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn initializer() -> CachebackInitializer {
-    CachebackInitializer::new(|builder, _ctx| builder.register_default::<Answer>())
+    CachebackInitializer::new(|builder, _ctx| {
+        builder.register_default::<Answer>().register_default::<LazyAnswer>()
+    })
 }
 
 #[tokio::test]
@@ -130,4 +132,72 @@ async fn doctor_reports_an_unreachable_redis() {
     let check = initializer().check(&ctx).await.unwrap().unwrap();
     assert!(matches!(check.status, CheckStatus::NotOk));
     assert!(check.description.unwrap().contains("cannot connect to Redis"));
+}
+
+/// `task_queue: sidekiq`: the web side enqueues, `start_worker` (from
+/// `Hooks::connect_workers`) runs the refreshes, `stop_worker` (from
+/// `Hooks::on_shutdown`) stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidekiq_worker_starts_and_stops_with_loco() {
+    let _turn = TURN.lock().await;
+    let queue = common::unique_prefix("loco-q").replace(':', "-");
+    let ctx = context(json!({
+        "task_queue": "sidekiq",
+        "sidekiq": { "url": common::redis_url(), "queues": [queue], "concurrency": 2, "shutdown_timeout_secs": 5 },
+        "caches": { "default": { "backend": "redis", "url": common::redis_url(), "key_prefix": common::unique_prefix("loco") } },
+    }))
+    .await;
+    initializer().before_run(&ctx).await.unwrap();
+    let cache = from_context(&ctx).unwrap();
+    cacheback::loco::start_worker(&ctx).await.unwrap();
+    let answer = cache.job(LazyAnswer);
+    assert_eq!(answer.get(&()).await.unwrap(), None, "a miss is queued on Sidekiq");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while answer.get(&()).await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the worker did not refresh");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    cacheback::loco::stop_worker(&ctx).await;
+    let check = initializer().check(&ctx).await.unwrap().unwrap();
+    assert!(matches!(check.status, CheckStatus::Ok), "{}", check.message);
+}
+
+#[tokio::test]
+async fn sidekiq_needs_its_settings() {
+    let err = start_up_error(json!({ "task_queue": "sidekiq" })).await;
+    assert!(err.contains("initializers.cacheback.sidekiq"), "{err}");
+    let err = start_up_error(
+        json!({ "task_queue": "sidekiq", "sidekiq": { "url": "redis://127.0.0.1:1", "timeout_ms": 200 } }),
+    )
+    .await;
+    assert!(err.contains("initializers.cacheback.sidekiq.url"), "{err}");
+    let err = start_up_error(
+        json!({ "task_queue": "sidekiq", "sidekiq": { "url": common::redis_url(), "queues": [] } }),
+    )
+    .await;
+    assert!(err.contains("initializers.cacheback.sidekiq.queues"), "{err}");
+}
+
+/// With the in-process queue there is no worker to start.
+#[tokio::test]
+async fn in_process_needs_no_worker() {
+    let _turn = TURN.lock().await;
+    let ctx = loco_rs::tests_cfg::app::get_app_context().await;
+    initializer().before_run(&ctx).await.unwrap();
+    cacheback::loco::start_worker(&ctx).await.unwrap();
+    cacheback::loco::stop_worker(&ctx).await;
+}
+
+#[derive(Default)]
+struct LazyAnswer;
+
+impl Job for LazyAnswer {
+    type Args = ();
+    type Output = u32;
+    async fn fetch(&self, _: &()) -> Result<u32, FetchError> {
+        Ok(42)
+    }
+    fn fetch_on_miss(&self) -> bool {
+        false
+    }
 }

@@ -75,4 +75,9 @@ pub trait RefreshQueue: Send + Sync + Debug + 'static {
     /// handle the queue serves; a queue that runs refreshes in this process
     /// keeps it. The default ignores it.
     fn attach(&self, _cache: WeakCacheback) {}
+
+    /// Checks that the queue's backend answers.
+    async fn ping(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
 }

@@ -56,6 +56,8 @@ pub struct Env {
     pub clock: ManualClock,
     pub fetches: Arc<AtomicUsize>,
     pub delay: Duration,
+    /// While set, every fetch fails with `JOB-FAILED`.
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Env {
@@ -67,6 +69,9 @@ impl Env {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("JOB-FAILED".into());
         }
         Ok((format!("JOB-EXECUTED:{param}"), self.clock.now()))
     }
@@ -186,6 +191,7 @@ pub struct FixtureBuilder {
     default_alias: &'static str,
     delay: Duration,
     queue: Option<InProcessQueue>,
+    refresh_queue: Option<Arc<dyn cacheback::queue::RefreshQueue>>,
     prefix: Option<String>,
     yielding: bool,
     extensions: Vec<Box<dyn FnOnce(Builder) -> Builder>>,
@@ -198,6 +204,7 @@ pub fn fixture(backend: Backend) -> FixtureBuilder {
         default_alias: "default",
         delay: Duration::ZERO,
         queue: None,
+        refresh_queue: None,
         prefix: None,
         yielding: false,
         extensions: Vec::new(),
@@ -221,6 +228,11 @@ impl FixtureBuilder {
         self.queue = Some(queue);
         self
     }
+    /// Queue refreshes on `queue` (the fixture's `queue` then stays unused).
+    pub fn refresh_queue(mut self, queue: impl cacheback::queue::RefreshQueue) -> Self {
+        self.refresh_queue = Some(Arc::new(queue));
+        self
+    }
     /// Share the Redis keys of another fixture (another "process").
     pub fn prefix(mut self, prefix: &str) -> Self {
         self.prefix = Some(prefix.to_owned());
@@ -238,7 +250,12 @@ impl FixtureBuilder {
         self
     }
     pub fn env(&self) -> Env {
-        Env { clock: ManualClock::at(T_14_00), fetches: Arc::new(AtomicUsize::new(0)), delay: self.delay }
+        Env {
+            clock: ManualClock::at(T_14_00),
+            fetches: Arc::new(AtomicUsize::new(0)),
+            delay: self.delay,
+            failing: Arc::default(),
+        }
     }
 
     pub async fn build(self) -> Fixture {
@@ -267,7 +284,7 @@ impl FixtureBuilder {
             .default_alias(self.default_alias)
             .verify_cache_write(self.verify)
             .clock(env.clock.clone())
-            .queue(queue.clone());
+            .queue_arc(self.refresh_queue.unwrap_or_else(|| Arc::new(queue.clone())));
         let mut builder = register_dummies(builder, &e);
         for extend in self.extensions {
             builder = extend(builder);
@@ -385,4 +402,43 @@ impl<S: CacheStore> CacheStore for Yielding<S> {
     async fn clear(&self) -> Result<(), cacheback::StoreError> {
         self.0.clear().await
     }
+}
+
+/// A `redis-server` of the test's own, which it may stop and start.
+pub struct PrivateRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl PrivateRedis {
+    pub fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this test needs the redis-server binary (`scripts/test` installs it): {e}")
+            });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

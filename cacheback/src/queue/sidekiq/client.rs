@@ -191,4 +191,11 @@ impl RefreshQueue for SidekiqQueue {
         tracing::debug!(target: "cacheback", jid = %msg.jid, queue = %msg.queue, "Enqueued Sidekiq job");
         Ok(())
     }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await.map_err(|e| {
+            QueueError::with_source(format!("Sidekiq Redis at `{}` does not answer", self.url), e)
+        })?;
+        Ok(())
+    }
 }
