@@ -49,10 +49,12 @@ fn main() {
 }
 
 async fn run() {
-    let url = std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+    let url =
+        std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
     let id = std::process::id();
     let queue_name = format!("cacheback-bench-{id}");
-    let store = RedisStore::builder(&url).key_prefix(format!("cacheback-bench:{id}:")).connect().await.unwrap();
+    let store =
+        RedisStore::builder(&url).key_prefix(format!("cacheback-bench:{id}:")).connect().await.unwrap();
     let queue = SidekiqQueue::builder(&url).default_queue(&queue_name).connect().await.unwrap();
     let clock = ManualClock::at(1_700_000_000.0);
     let cache = Cacheback::builder()
@@ -62,8 +64,12 @@ async fn run() {
         .register_default::<Numbered>()
         .build()
         .unwrap();
-    let worker =
-        SidekiqWorker::builder(cache.clone(), &url).queues([queue_name.clone()]).concurrency(CONCURRENCY).connect().await.unwrap();
+    let worker = SidekiqWorker::builder(cache.clone(), &url)
+        .queues([queue_name.clone()])
+        .concurrency(CONCURRENCY)
+        .connect()
+        .await
+        .unwrap();
     let mut redis = redis::Client::open(url.as_str()).unwrap().get_connection_manager().await.unwrap();
     let list = format!("queue:{queue_name}");
 

@@ -11,7 +11,7 @@
 //!     in_process:
 //!       concurrency: 4
 //!     sidekiq:
-//!       url: {{ get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") }}
+//!       url: <%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>
 //!       queues: [cacheback]         # the worker's, highest priority first; the first is the default
 //!       concurrency: 10
 //!       retry: true                 # default retry: true (25), false (straight to dead), or a count
@@ -24,7 +24,7 @@
 //!         max_capacity: 10000
 //!       shared:
 //!         backend: redis
-//!         url: {{ get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") }}
+//!         url: <%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>
 //!         key_prefix: "cacheback:"
 //!       dummy:
 //!         backend: "null"
