@@ -1,0 +1,15 @@
+//! The sandbox's migrations.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20240101_000001_dummy_models;
+
+/// Runs the sandbox's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20240101_000001_dummy_models::Migration)]
+    }
+}

@@ -1,0 +1,95 @@
+//! `/`: the seed's `dummyapp/views.py::index`.
+//!
+//! | query | job |
+//! |---|---|
+//! | `?name=X&qs` | [`QuerySetFilterJob`]: lifetime 10 s, no fetch on a miss, `name = X` |
+//! | `?name=X` | [`KeyedJob`]: lifetime 5 s, stale threshold 10 s, keyed on `X` |
+//! | `?function&q=X` | [`FunctionJob`] of [`fetch_with_arg`]: no fetch on a miss |
+//! | `?function` | [`FunctionJob`] of [`fetch`] (names containing "1") |
+//! | `?decorator` | the `#[cacheback(5)]` function [`decorated`] (names containing "3") |
+//! | nothing | [`VanillaJob`]: a slow fetch of every row, no fetch on a miss |
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use cacheback::function::FunctionJob;
+use cacheback::orm::{Filters, QuerySetFilterJob};
+use loco_rs::prelude::*;
+
+use crate::jobs::{Items, KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
+use crate::models::_entities::dummy_models;
+use crate::views;
+
+/// The default delay of [`VanillaJob`]'s fetch: the seed's 10 s.
+const VANILLA_DELAY_MS: u64 = 10_000;
+
+/// The page: the items one of the jobs returns (nothing yet on a miss being refreshed).
+pub async fn index(
+    State(ctx): State<AppContext>,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response> {
+    let cache = cacheback::loco::from_context(&ctx)
+        .ok_or_else(|| Error::Message("cacheback is not initialized".to_owned()))?;
+    let db = ctx.db.clone();
+    let items: Items = if let Some(name) = params.get("name") {
+        if params.contains_key("qs") {
+            let filters =
+                Filters::parse::<dummy_models::Entity>([("name", name.as_str())]).map_err(bad_request)?;
+            let job = QuerySetFilterJob::<dummy_models::Entity>::new(db)
+                .with_lifetime(Duration::from_secs(10))
+                .with_fetch_on_miss(false)
+                .with_order_by("name");
+            cache.job(job).get(&filters).await.map_err(cache_error)?
+        } else {
+            cache.job(KeyedJob { db }).get(&(name.clone(),)).await.map_err(cache_error)?
+        }
+    } else if params.contains_key("function") {
+        match params.get("q") {
+            Some(q) => {
+                let job = FunctionJob::with_context(fetch_with_arg, db).with_fetch_on_miss(false);
+                cache.job(job).get(&(q.clone(),)).await.map_err(cache_error)?
+            }
+            None => {
+                let job = FunctionJob::with_context(fetch, db).with_fetch_on_miss(false);
+                cache.job(job).get(&()).await.map_err(cache_error)?
+            }
+        }
+    } else if params.contains_key("decorator") {
+        Some(Arc::new(decorated(&ctx, "3".to_owned()).await?))
+    } else {
+        cache.job(VanillaJob { db, delay: vanilla_delay(&ctx) }).get(&()).await.map_err(cache_error)?
+    };
+    views::index(items.as_deref().map_or(&[], Vec::as_slice))
+}
+
+/// `settings.vanilla_delay_ms` in the app's config, or the seed's 10 s.
+pub fn vanilla_delay(ctx: &AppContext) -> Duration {
+    let ms = ctx
+        .config
+        .settings
+        .as_ref()
+        .and_then(|s| s.get("vanilla_delay_ms"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(VANILLA_DELAY_MS);
+    Duration::from_millis(ms)
+}
+
+fn bad_request(err: impl std::fmt::Display) -> Error {
+    Error::BadRequest(err.to_string())
+}
+
+/// Bad arguments (a key that cannot be built) are the client's fault.
+fn cache_error(err: cacheback::Error) -> Error {
+    match err {
+        cacheback::Error::Key { .. } => bad_request(err),
+        other => Error::Message(other.to_string()),
+    }
+}
+
+/// The routes.
+pub fn routes() -> Routes {
+    Routes::new().add("/", get(index))
+}

@@ -1,0 +1,3 @@
+//! The sandbox's controllers.
+
+pub mod home;

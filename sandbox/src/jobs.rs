@@ -1,0 +1,129 @@
+//! The seed sandbox's jobs (`dummyapp/jobs.py`) and cached functions (`views.py`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cacheback::key::KeyError;
+use cacheback::{FetchError, Job, cacheback};
+use loco_rs::app::AppContext;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::models::_entities::dummy_models::{self, Model};
+
+/// Rows whose name contains `q`, by name (the seed model's ordering).
+async fn names_containing(db: &DatabaseConnection, q: &str) -> Result<Vec<Model>, DbErr> {
+    dummy_models::Entity::find()
+        .filter(dummy_models::Column::Name.contains(q))
+        .order_by_asc(dummy_models::Column::Name)
+        .all(db)
+        .await
+}
+
+/// The seed's `VanillaJob`: no arguments, a slow fetch of every row, a miss
+/// refreshed in the background, five seconds to refresh.
+#[derive(Clone)]
+pub struct VanillaJob {
+    /// The connection.
+    pub db: DatabaseConnection,
+    /// How slow the fetch is (the seed sleeps 10 s; configurable so tests need not wait).
+    pub delay: Duration,
+}
+
+impl Job for VanillaJob {
+    type Args = ();
+    type Output = Vec<Model>;
+
+    async fn fetch(&self, _: &()) -> Result<Vec<Model>, FetchError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(dummy_models::Entity::find().order_by_asc(dummy_models::Column::Name).all(&self.db).await?)
+    }
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "sandbox::jobs::VanillaJob".into()
+    }
+
+    fn fetch_on_miss(&self) -> bool {
+        false
+    }
+
+    fn refresh_timeout(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    fn init_state(&self) -> serde_json::Value {
+        serde_json::json!({ "delay_ms": u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX) })
+    }
+}
+
+/// The seed's `KeyedJob`: rows named `name`, keyed on the name itself, fresh
+/// for 5 s and never served more than 10 s old.
+#[derive(Clone)]
+pub struct KeyedJob {
+    /// The connection.
+    pub db: DatabaseConnection,
+}
+
+impl Job for KeyedJob {
+    type Args = (String,);
+    type Output = Vec<Model>;
+
+    async fn fetch(&self, (name,): &(String,)) -> Result<Vec<Model>, FetchError> {
+        Ok(dummy_models::Entity::find()
+            .filter(dummy_models::Column::Name.eq(name.as_str()))
+            .all(&self.db)
+            .await?)
+    }
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "sandbox::jobs::KeyedJob".into()
+    }
+
+    fn key(&self, (name,): &(String,)) -> Result<String, KeyError> {
+        if name.is_empty() || name.len() > 200 {
+            return Err(KeyError::new("`name` must be 1 to 200 bytes long"));
+        }
+        Ok(name.clone())
+    }
+
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    fn fetch_on_stale_threshold(&self) -> Option<Duration> {
+        Some(Duration::from_secs(10))
+    }
+}
+
+/// The seed's `fetch()`: rows whose name contains "1".
+pub async fn fetch(db: DatabaseConnection) -> Result<Vec<Model>, DbErr> {
+    names_containing(&db, "1").await
+}
+
+/// The seed's `fetch_with_arg(q)`: rows whose name contains `q`.
+pub async fn fetch_with_arg(db: DatabaseConnection, q: String) -> Result<Vec<Model>, DbErr> {
+    names_containing(&db, &q).await
+}
+
+/// The seed's `@cacheback(5) def decorated(q)`.
+#[cacheback(5)]
+pub async fn decorated(ctx: &AppContext, q: String) -> Result<Vec<Model>, DbErr> {
+    names_containing(&ctx.db, &q).await
+}
+
+/// Registers the jobs a worker may refresh.
+pub fn register(builder: cacheback::Builder, ctx: &AppContext) -> cacheback::Builder {
+    let db = ctx.db.clone();
+    let vanilla_db = db.clone();
+    builder
+        .register(move |state| {
+            let delay_ms = state.get("delay_ms").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            Ok(VanillaJob { db: vanilla_db.clone(), delay: Duration::from_millis(delay_ms) })
+        })
+        .register(move |_| Ok(KeyedJob { db: db.clone() }))
+        .register_function_with_context(fetch)
+        .register_function_with_context(fetch_with_arg)
+        .register_model::<dummy_models::Entity>()
+}
+
+/// Shared so handlers need not clone the connection per request.
+pub type Items = Option<Arc<Vec<Model>>>;

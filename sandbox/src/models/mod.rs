@@ -1,0 +1,3 @@
+//! The sandbox's models.
+
+pub mod _entities;
