@@ -1,0 +1,195 @@
+//! End to end in production mode: real PostgreSQL, real Redis, a web process
+//! (`sandbox-cli start`) and a worker process (`sandbox-cli start --worker`),
+//! talking over HTTP and through Sidekiq queues.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+
+/// One production deployment of the sandbox: its database, Redis keys and queue.
+struct Deployment {
+    env: Vec<(&'static str, String)>,
+    queue: String,
+    redis: redis::Connection,
+    database: String,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        let id = format!("{}_{}", std::process::id(), now_nanos() % 1_000_000);
+        let database = format!("cacheback_e2e_{id}");
+        psql(&format!("CREATE DATABASE {database}"));
+        let redis_url = std::env::var("CACHEBACK_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+        let redis =
+            redis::Client::open(redis_url.as_str()).and_then(|c| c.get_connection()).unwrap_or_else(|e| {
+                panic!("this test needs Redis at {redis_url} (`scripts/test` starts it): {e}")
+            });
+        let queue = format!("cacheback-e2e-{id}");
+        let env = vec![
+            ("LOCO_ENV", "production".to_owned()),
+            ("DATABASE_URL", format!("{}/{database}", postgres_server())),
+            ("REDIS_URL", redis_url),
+            ("CACHEBACK_QUEUE", queue.clone()),
+            ("CACHEBACK_KEY_PREFIX", format!("cacheback-e2e:{id}:")),
+            ("VANILLA_DELAY_MS", "200".to_owned()),
+            ("LOG_LEVEL", "warn".to_owned()),
+        ];
+        Self { env, queue, redis, database }
+    }
+
+    /// Starts `sandbox-cli start <args>`; returns it and its port.
+    fn start(&self, args: &[&str]) -> Process {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_sandbox-cli"))
+            .arg("start")
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Process { child, port }
+    }
+
+    fn queued(&mut self) -> usize {
+        self.redis.llen(format!("queue:{}", self.queue)).unwrap()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _: Result<(), _> = self.redis.del(format!("queue:{}", self.queue));
+        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
+    }
+}
+
+struct Process {
+    child: Child,
+    port: u16,
+}
+
+impl Process {
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(self.child.try_wait().unwrap().is_none(), "the server exited");
+            assert!(Instant::now() < deadline, "the server did not listen on {}", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, as a process manager stops it; waits for a clean exit.
+    fn terminate(mut self) {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn postgres_server() -> String {
+    std::env::var("CACHEBACK_TEST_POSTGRES_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+fn psql(sql: &str) {
+    let status = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c", sql])
+        .status()
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL's psql (`scripts/test` installs it): {e}"));
+    assert!(status.success(), "psql failed: {sql}");
+}
+
+/// A plain HTTP/1.1 GET: the status and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn items(body: &str) -> usize {
+    body.matches("<li>").count()
+}
+
+#[test]
+fn the_sandbox_in_production() {
+    let mut deployment = Deployment::new();
+    let mut web = deployment.start(&[]);
+    web.wait_listening();
+
+    // The first VanillaJob request returns the empty list and queues one refresh.
+    let (status, body) = get(web.port, "/");
+    assert_eq!((status, items(&body)), (200, 0), "{body}");
+    assert_eq!(deployment.queued(), 1);
+    // A plain `start` serves only: nobody takes the job.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(deployment.queued(), 1);
+
+    // After the worker runs, the page lists all 100 items.
+    let mut worker = deployment.start(&["--worker"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while items(&get(web.port, "/").1) != 100 {
+        assert!(worker.child.try_wait().unwrap().is_none(), "the worker exited");
+        assert!(Instant::now() < deadline, "the worker never refreshed the page");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(deployment.queued(), 0);
+    worker.port = 0;
+    worker.terminate();
+
+    // A KeyedJob item goes stale after its lifetime (5 s); 64 concurrent
+    // requests then queue exactly one refresh.
+    let (_, body) = get(web.port, "/?name=Item_1");
+    assert_eq!(items(&body), 1);
+    std::thread::sleep(Duration::from_millis(5_500));
+    let port = web.port;
+    let readers: Vec<_> = (0..64).map(|_| std::thread::spawn(move || get(port, "/?name=Item_1"))).collect();
+    for reader in readers {
+        let (status, body) = reader.join().unwrap();
+        assert_eq!((status, items(&body)), (200, 1), "every reader gets the stale item");
+    }
+    assert_eq!(deployment.queued(), 1, "exactly one refresh for 64 stale readers");
+
+    // `--server-and-worker` serves and refreshes.
+    let mut both = deployment.start(&["--server-and-worker"]);
+    both.wait_listening();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deployment.queued() != 0 {
+        assert!(Instant::now() < deadline, "--server-and-worker did not run the refresh");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = get(both.port, "/?name=Item_1");
+    assert_eq!((status, items(&body)), (200, 1));
+    both.terminate();
+    web.terminate();
+}
