@@ -1,6 +1,8 @@
 //! Settings: the original's `CACHEBACK_*` settings and `CACHES`, read from
 //! `initializers.cacheback` in a loco `config/*.yaml` (or built in code).
 //!
+//! loco renders `<%= ... %>` before parsing the YAML: quote templated strings.
+//!
 //! ```yaml
 //! initializers:
 //!   cacheback:
@@ -11,11 +13,13 @@
 //!     in_process:
 //!       concurrency: 4
 //!     sidekiq:
-//!       url: <%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>
+//!       url: "<%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>"
 //!       queues: [cacheback]         # the worker's, highest priority first; the first is the default
 //!       concurrency: 10
 //!       retry: true                 # default retry: true (25), false (straight to dead), or a count
 //!       shutdown_timeout_secs: 25
+//!       poll_interval_secs: 5       # how often due retries go back onto their queues
+//!       timeout_ms: 2000            # connect and response timeout
 //!       task_options:               # per job, over the job's own task_options
 //!         "sandbox::jobs::VanillaJob": { queue: slow, retry: 3 }
 //!     caches:                       # Django's CACHES
@@ -24,7 +28,7 @@
 //!         max_capacity: 10000
 //!       shared:
 //!         backend: redis
-//!         url: <%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>
+//!         url: "<%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>"
 //!         key_prefix: "cacheback:"
 //!       dummy:
 //!         backend: "null"

@@ -24,9 +24,9 @@ mod memory;
 mod null;
 mod redis;
 
-pub use self::memory::{MemoryStore, MemoryStoreBuilder};
+pub use self::memory::{DEFAULT_MAX_CAPACITY, MemoryStore, MemoryStoreBuilder};
 pub use self::null::NullStore;
-pub use self::redis::{RedisStore, RedisStoreBuilder};
+pub use self::redis::{DEFAULT_KEY_PREFIX, RedisStore, RedisStoreBuilder};
 
 /// A value as a store holds it.
 ///
