@@ -210,38 +210,40 @@ impl Policy for Options {
     }
 }
 
-/// Implements the [`Job`] policies of a type holding a [`Policy`] in `self.policy`.
+/// Implements the [`Job`] policies of a type whose `policy()` returns a [`Policy`].
 macro_rules! delegate_policies {
     () => {
         fn lifetime(&self) -> Duration {
-            self.policy.lifetime()
+            self.policy().lifetime()
         }
         fn refresh_timeout(&self) -> Duration {
-            self.policy.refresh_timeout()
+            self.policy().refresh_timeout()
         }
         fn cache_ttl(&self) -> Duration {
-            self.policy.cache_ttl()
+            self.policy().cache_ttl()
         }
         fn fetch_on_miss(&self) -> bool {
-            self.policy.fetch_on_miss()
+            self.policy().fetch_on_miss()
         }
         fn fetch_on_stale_threshold(&self) -> Option<Duration> {
-            self.policy.fetch_on_stale_threshold()
+            self.policy().fetch_on_stale_threshold()
         }
         fn cache_alias(&self) -> Option<&str> {
-            self.policy.cache_alias()
+            self.policy().cache_alias()
         }
         fn set_data_kwarg(&self) -> &str {
-            self.policy.set_data_kwarg()
+            self.policy().set_data_kwarg()
         }
         fn task_options(&self) -> TaskOptions {
-            self.policy.task_options()
+            self.policy().task_options()
         }
         fn should_stale_item_be_fetched_synchronously(&self, delta: Duration, _args: &Self::Args) -> bool {
-            self.policy.should_stale_item_be_fetched_synchronously(delta)
+            self.policy().should_stale_item_be_fetched_synchronously(delta)
         }
     };
 }
+
+pub(crate) use delegate_policies;
 
 // ---------------------------------------------------------------------------
 // FunctionJob

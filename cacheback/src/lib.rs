@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod clock;
+mod connection;
 mod engine;
 mod error;
 pub mod function;

@@ -47,7 +47,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FetchError;
-use crate::function::{Options, Policy};
+use crate::function::{Options, Policy, delegate_policies};
 use crate::job::{Job, TaskOptions};
 use crate::key::{Identity, KeyError, derive_key};
 
@@ -535,7 +535,7 @@ impl<E: EntityTrait> QuerySet<E> {
 }
 
 macro_rules! queryset_job {
-    ($(#[$doc:meta])* $job:ident, $label:literal) => {
+    ($(#[$doc:meta])* $job:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $job<E: EntityTrait>(QuerySet<E>);
@@ -579,6 +579,15 @@ macro_rules! queryset_job {
             pub fn options(&self) -> &Options {
                 &self.0.options
             }
+            /// Sets every option at once.
+            #[must_use]
+            pub fn with_options(mut self, options: Options) -> Self {
+                self.0.options = options;
+                self
+            }
+            fn policy(&self) -> &Options {
+                &self.0.options
+            }
         }
     };
 }
@@ -586,38 +595,13 @@ macro_rules! queryset_job {
 queryset_job!(
     /// Caches `E::find().filter(..)` as one row (Django's `objects.get(**kwargs)`):
     /// no row is [`QueryError::NotFound`], several are [`QueryError::MultipleRows`].
-    QuerySetGetJob,
-    "get"
+    QuerySetGetJob
 );
 
 queryset_job!(
     /// Caches `E::find().filter(..)` as a list of rows (Django's `objects.filter(**kwargs)`).
-    QuerySetFilterJob,
-    "filter"
+    QuerySetFilterJob
 );
-
-macro_rules! delegate_options {
-    () => {
-        fn lifetime(&self) -> Duration {
-            self.0.options.lifetime()
-        }
-        fn refresh_timeout(&self) -> Duration {
-            self.0.options.refresh_timeout()
-        }
-        fn fetch_on_miss(&self) -> bool {
-            self.0.options.fetch_on_miss()
-        }
-        fn cache_alias(&self) -> Option<&str> {
-            self.0.options.cache_alias()
-        }
-        fn task_options(&self) -> TaskOptions {
-            self.0.options.task_options()
-        }
-        fn init_state(&self) -> serde_json::Value {
-            self.0.state()
-        }
-    };
-}
 
 impl<E> Job for QuerySetGetJob<E>
 where
@@ -645,7 +629,11 @@ where
         self.0.key("cacheback::orm::QuerySetGetJob", filters)
     }
 
-    delegate_options!();
+    fn init_state(&self) -> serde_json::Value {
+        self.0.state()
+    }
+
+    delegate_policies!();
 }
 
 impl<E> Job for QuerySetFilterJob<E>
@@ -668,7 +656,11 @@ where
         self.0.key("cacheback::orm::QuerySetFilterJob", filters)
     }
 
-    delegate_options!();
+    fn init_state(&self) -> serde_json::Value {
+        self.0.state()
+    }
+
+    delegate_policies!();
 }
 
 impl crate::Builder {

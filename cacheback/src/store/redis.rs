@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{CacheStore, ClaimMode, Representation, StoredValue};
 use crate::clock::Timestamp;
@@ -132,16 +132,9 @@ impl RedisStoreBuilder {
                 "the key prefix must not be empty: clear() removes the keys under it",
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| StoreError::with_source(format!("invalid Redis URL `{}`", self.url), e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = crate::connection::connect(&self.url, self.timeout)
             .await
-            .map_err(|e| StoreError::with_source(format!("cannot connect to Redis at `{}`", self.url), e))?;
+            .map_err(|(message, e)| StoreError::with_source(message, e))?;
         Ok(RedisStore { conn, prefix: self.prefix, url: self.url })
     }
 }

@@ -2,9 +2,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
-use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS, new_jid, now};
+use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS};
 use crate::error::QueueError;
 use crate::job::{Retry, TaskOptions};
 use crate::queue::{RefreshPayload, RefreshQueue};
@@ -90,26 +90,12 @@ impl SidekiqQueue {
         let retry = configured.and_then(|o| o.retry).or(options.retry).unwrap_or(self.default_retry);
         let payload = serde_json::to_value(payload)
             .map_err(|e| QueueError::with_source("the refresh payload does not serialize", e))?;
-        let created_at = now();
-        Ok(Message {
-            class: REFRESH_CLASS.to_owned(),
-            args: vec![payload],
-            jid: new_jid(),
-            queue,
-            retry: match retry {
-                Retry::Enabled(true) => serde_json::Value::Bool(true),
-                Retry::Enabled(false) => serde_json::Value::from(0),
-                Retry::Count(n) => serde_json::Value::from(n),
-            },
-            created_at,
-            enqueued_at: Some(created_at),
-            retry_count: None,
-            error_message: None,
-            error_class: None,
-            failed_at: None,
-            retried_at: None,
-            extra: serde_json::Map::new(),
-        })
+        let retry = match retry {
+            Retry::Enabled(true) => serde_json::Value::Bool(true),
+            Retry::Enabled(false) => serde_json::Value::from(0),
+            Retry::Count(n) => serde_json::Value::from(n),
+        };
+        Ok(Message::new(REFRESH_CLASS, vec![payload], queue, retry))
     }
 }
 
@@ -156,16 +142,7 @@ impl SidekiqQueueBuilder {
 }
 
 pub(super) async fn connect(url: &str, timeout: Duration) -> Result<ConnectionManager, QueueError> {
-    let client = redis::Client::open(url)
-        .map_err(|e| QueueError::with_source(format!("invalid Redis URL `{url}`"), e))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| QueueError::with_source(format!("cannot connect to Redis at `{url}`"), e))
+    crate::connection::connect(url, timeout).await.map_err(|(message, e)| QueueError::with_source(message, e))
 }
 
 /// Pushes `msg` onto its queue, as Sidekiq's client does.

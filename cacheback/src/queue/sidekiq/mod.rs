@@ -93,6 +93,38 @@ fn default_retry() -> serde_json::Value {
 }
 
 impl Message {
+    /// A new job of `class` on `queue`: a fresh jid, created and enqueued now.
+    ///
+    /// ```
+    /// use cacheback::queue::sidekiq::Message;
+    /// let msg = Message::new("Cacheback::RefreshCache", vec![], "cacheback", true.into());
+    /// assert_eq!(msg.jid.len(), 24);
+    /// assert_eq!(msg.enqueued_at, Some(msg.created_at));
+    /// ```
+    pub fn new(
+        class: impl Into<String>,
+        args: Vec<serde_json::Value>,
+        queue: impl Into<String>,
+        retry: serde_json::Value,
+    ) -> Self {
+        let created_at = now();
+        Self {
+            class: class.into(),
+            args,
+            jid: new_jid(),
+            queue: queue.into(),
+            retry,
+            created_at,
+            enqueued_at: Some(created_at),
+            retry_count: None,
+            error_message: None,
+            error_class: None,
+            failed_at: None,
+            retried_at: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
     /// How many retries this job has: `None` when a failure discards it
     /// (`"retry": false`, as Sidekiq).
     pub fn max_retries(&self) -> Option<u32> {
@@ -149,26 +181,14 @@ mod tests {
 
     #[test]
     fn retry_field() {
-        let msg = |retry: serde_json::Value| Message {
-            class: REFRESH_CLASS.into(),
-            args: vec![],
-            jid: new_jid(),
-            queue: DEFAULT_QUEUE.into(),
-            retry,
-            created_at: now(),
-            enqueued_at: None,
-            retry_count: None,
-            error_message: None,
-            error_class: None,
-            failed_at: None,
-            retried_at: None,
-            extra: serde_json::Map::new(),
-        };
+        let msg = |retry: serde_json::Value| Message::new(REFRESH_CLASS, vec![], DEFAULT_QUEUE, retry);
         assert_eq!(msg(true.into()).max_retries(), Some(25));
         assert_eq!(msg(false.into()).max_retries(), None);
         assert_eq!(msg(0.into()).max_retries(), Some(0));
         assert_eq!(msg(5.into()).max_retries(), Some(5));
-        let json = serde_json::to_value(msg(true.into())).unwrap();
+        let mut fresh = msg(true.into());
+        fresh.enqueued_at = None;
+        let json = serde_json::to_value(fresh).unwrap();
         let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["args", "class", "created_at", "jid", "queue", "retry"], "no nulls");
     }
