@@ -14,7 +14,7 @@ use loco_rs::environment::Environment;
 use loco_rs::task::Tasks;
 use loco_rs::{Result, db};
 use migration::Migrator;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, TransactionTrait};
 
 use crate::models::_entities::dummy_models;
 use crate::{controllers, jobs};
@@ -24,6 +24,37 @@ use crate::{controllers, jobs};
 fn fixtures_dir() -> PathBuf {
     let here = PathBuf::from("fixtures");
     if here.is_dir() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures") }
+}
+
+/// An arbitrary constant: the PostgreSQL advisory lock that serializes
+/// [`converge_once`] across processes.
+const SETUP_LOCK: i64 = 0x6361_6368_6562_6163; // b"cachebac"
+
+/// Seeds the 100 rows if the table is empty.
+async fn seed_if_empty(ctx: &AppContext) -> Result<()> {
+    if dummy_models::Entity::find().count(&ctx.db).await? == 0 {
+        App::seed(ctx, &fixtures_dir()).await?;
+        tracing::info!("seeded dummy_models from fixtures/dummy_models.yaml");
+    }
+    Ok(())
+}
+
+/// On PostgreSQL with `database.auto_migrate`, migrates and seeds one process
+/// at a time. The web and the worker process of a fresh deployment (the
+/// Procfile) start together; left to loco, both would create the tables at
+/// once and one would fail on PostgreSQL's catalog constraints.
+async fn converge_once(ctx: &AppContext) -> Result<()> {
+    if !ctx.config.database.auto_migrate || ctx.db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    // A transaction-scoped advisory lock holds one pooled connection until
+    // `commit`; the migrations and the seed run on other connections.
+    let lock = ctx.db.begin().await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SETUP_LOCK})")).await?;
+    db::migrate::<Migrator>(&ctx.db).await?;
+    seed_if_empty(ctx).await?;
+    lock.commit().await?;
+    Ok(())
 }
 
 /// The sandbox app.
@@ -43,13 +74,16 @@ impl Hooks for App {
         create_app::<Self, Migrator>(mode, environment, config).await
     }
 
-    /// Seeds the 100 rows on first start.
+    /// Before loco's own migrations: see [`converge_once`].
+    async fn after_context(ctx: AppContext) -> Result<AppContext> {
+        converge_once(&ctx).await?;
+        Ok(ctx)
+    }
+
+    /// Seeds the 100 rows on first start (after loco's migrations, which in
+    /// the test environment recreate the schema).
     async fn before_run(ctx: &AppContext) -> Result<()> {
-        if dummy_models::Entity::find().count(&ctx.db).await? == 0 {
-            Self::seed(ctx, &fixtures_dir()).await?;
-            tracing::info!("seeded dummy_models from fixtures/dummy_models.yaml");
-        }
-        Ok(())
+        seed_if_empty(ctx).await
     }
 
     async fn initializers(_ctx: &AppContext) -> Result<Vec<Box<dyn Initializer>>> {
