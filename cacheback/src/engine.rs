@@ -10,6 +10,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Error, FetchError};
 use crate::handle::JobHandle;
 use crate::job::Job;
+use crate::local::LocalCache;
 use crate::queue::{InProcessQueue, RefreshPayload, RefreshQueue};
 use crate::registry::{RefreshOutcome, Registry, TypedRefresher};
 use crate::singleflight::SingleFlight;
@@ -50,6 +51,7 @@ pub struct Cacheback {
 
 pub(crate) struct Inner {
     stores: HashMap<String, Arc<dyn CacheStore>>,
+    locals: HashMap<String, LocalCache>,
     default_alias: String,
     verify_write: bool,
     queue: Arc<dyn RefreshQueue>,
@@ -144,6 +146,20 @@ impl Cacheback {
             known.sort_unstable();
             Error::UnknownCacheAlias { alias: alias.to_owned(), known: known.join(", ") }
         })
+    }
+
+    /// The [`LocalCache`] in front of the store under `alias`, if it has one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cacheback::Cacheback::builder()
+    ///     .local_cache("default", cacheback::LocalCache::new(Duration::from_secs(1)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(cache.local_cache("default").is_some());
+    /// ```
+    pub fn local_cache(&self, alias: &str) -> Option<&LocalCache> {
+        self.inner.locals.get(alias)
     }
 
     /// The alias used by jobs that name none.
@@ -367,6 +383,7 @@ impl Cacheback {
 /// ```
 pub struct Builder {
     stores: HashMap<String, Arc<dyn CacheStore>>,
+    locals: HashMap<String, LocalCache>,
     default_alias: String,
     verify_write: bool,
     queue: Option<Arc<dyn RefreshQueue>>,
@@ -379,6 +396,7 @@ impl Default for Builder {
     fn default() -> Self {
         Self {
             stores: HashMap::new(),
+            locals: HashMap::new(),
             default_alias: DEFAULT_CACHE_ALIAS.to_owned(),
             verify_write: true,
             queue: None,
@@ -414,6 +432,26 @@ impl Builder {
     #[must_use]
     pub fn store_arc(mut self, alias: impl Into<String>, store: Arc<dyn CacheStore>) -> Self {
         self.stores.insert(alias.into(), store);
+        self
+    }
+
+    /// Puts a [`LocalCache`] (this process's copy of fresh items) in front of
+    /// the store under `alias`: for stores outside the process, whose every
+    /// read is a round trip. [`build`](Self::build) fails if `alias` has no store.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheback::{Cacheback, LocalCache};
+    /// let cache = Cacheback::builder()
+    ///     // .store("default", RedisStore::builder("redis://127.0.0.1:6379").build().await?)
+    ///     .local_cache("default", LocalCache::new(Duration::from_millis(500)))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = cache;
+    /// ```
+    #[must_use]
+    pub fn local_cache(mut self, alias: impl Into<String>, local: LocalCache) -> Self {
+        self.locals.insert(alias.into(), local);
         self
     }
 
@@ -561,11 +599,17 @@ impl Builder {
                 ),
             });
         }
+        if let Some(alias) = self.locals.keys().find(|alias| !self.stores.contains_key(*alias)) {
+            let mut known: Vec<_> = self.stores.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            return Err(Error::UnknownCacheAlias { alias: alias.clone(), known: known.join(", ") });
+        }
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new()));
         self.registry.add_submitted();
         let cache = Cacheback {
             inner: Arc::new(Inner {
                 stores: self.stores,
+                locals: self.locals,
                 default_alias: self.default_alias,
                 verify_write: self.verify_write,
                 queue,

@@ -10,6 +10,7 @@ use crate::engine::Cacheback;
 use crate::error::{Error, StoreError};
 use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Job};
+use crate::local::LocalCache;
 use crate::queue::RefreshPayload;
 use crate::registry::RefreshOutcome;
 use crate::store::{CacheStore, ClaimMode};
@@ -127,7 +128,7 @@ impl<J: Job> JobHandle<J> {
         let (key, name) = (&slot.key, J::name());
         let call = Call { args: raw_args };
 
-        let item = match self.read(&slot).await {
+        let item = match self.read_local_first(&slot).await {
             Ok(item) => item,
             // A deploy changed the output type: the old item is a MISS, overwritten below.
             Err(err @ Error::Decode { .. }) => {
@@ -205,6 +206,9 @@ impl<J: Job> JobHandle<J> {
     /// Removes the cached item for `args`.
     pub async fn delete(&self, raw_args: &J::Args) -> Result<(), Error> {
         let slot = self.slot(&self.job.prepare_args(raw_args))?;
+        if let Some(local) = slot.local {
+            local.remove(&slot.key);
+        }
         slot.store.delete(&slot.key).await.map_err(|e| slot.error("delete", e))
     }
 
@@ -359,7 +363,7 @@ impl<J: Job> JobHandle<J> {
 
     fn slot_for(&self, key: String) -> Result<Slot<'_>, Error> {
         let alias = self.job.cache_alias().unwrap_or(self.cache.default_alias());
-        Ok(Slot { alias, store: self.cache.store(alias)?, key })
+        Ok(Slot { alias, store: self.cache.store(alias)?, local: self.cache.local_cache(alias), key })
     }
 
     fn finish(
@@ -372,11 +376,25 @@ impl<J: Job> JobHandle<J> {
         Lookup { value: self.job.process_result(result, call, status, sync_fetch), status, sync_fetch }
     }
 
-    async fn read(&self, slot: &Slot<'_>) -> Result<Option<CachedItem<J::Output>>, Error> {
-        match slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? {
-            None => Ok(None),
-            Some(value) => item::decode(&slot.key, value).map(Some),
+    /// The item this process holds a fresh [local copy](crate::LocalCache) of,
+    /// or else the store's.
+    async fn read_local_first(&self, slot: &Slot<'_>) -> Result<Option<CachedItem<J::Output>>, Error> {
+        if let Some(item) = slot.local.and_then(|local| local.get(&slot.key, self.cache.now())) {
+            return Ok(Some(item));
         }
+        self.read(slot).await
+    }
+
+    /// The item as the store holds it (keeping a local copy if it is fresh).
+    async fn read(&self, slot: &Slot<'_>) -> Result<Option<CachedItem<J::Output>>, Error> {
+        let Some(value) = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? else {
+            return Ok(None);
+        };
+        let item = item::decode(&slot.key, value)?;
+        if let Some(local) = slot.local {
+            local.put(&slot.key, &item, self.cache.now());
+        }
+        Ok(Some(item))
     }
 
     /// The store could not be read (it is down): answer as on a MISS that
@@ -450,8 +468,12 @@ impl<J: Job> JobHandle<J> {
         data: Option<Arc<J::Output>>,
     ) -> Result<(), Error> {
         let verify = self.cache.verifies_writes() && data.is_some();
+        let copy = slot.local.map(|local| (local, CachedItem { expiry, data: data.clone() }));
         let value = item::encode(slot.store.representation(), expiry, data)?;
         slot.store.set(&slot.key, value, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e))?;
+        if let Some((local, item)) = copy {
+            local.put(&slot.key, &item, self.cache.now());
+        }
         if verify && slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))?.is_none() {
             return Err(Error::VerifyWrite {
                 alias: slot.alias.to_owned(),
@@ -501,6 +523,7 @@ impl<J: Job> JobHandle<J> {
 struct Slot<'a> {
     alias: &'a str,
     store: &'a Arc<dyn CacheStore>,
+    local: Option<&'a LocalCache>,
     key: String,
 }
 

@@ -10,6 +10,7 @@ mod handle;
 mod item;
 pub mod job;
 pub mod key;
+mod local;
 #[cfg(feature = "loco")]
 pub mod loco;
 #[cfg(feature = "sea-orm")]
@@ -26,6 +27,7 @@ pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreE
 pub use self::handle::{Dispatch, JobHandle, Lookup};
 pub use self::item::CachedItem;
 pub use self::job::{CacheStatus, Call, Job, Retry, TaskOptions};
+pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
 pub use self::registry::RefreshOutcome;
 /// Caches an `async fn` (the seed's `@cacheback` decorator).
 ///

@@ -30,6 +30,9 @@
 //!         backend: redis
 //!         url: "<%= get_env(name="REDIS_URL", default="redis://127.0.0.1:6379") %>"
 //!         key_prefix: "cacheback:"
+//!         local:                    # an in-process copy of fresh items (none by default)
+//!           ttl_ms: 500             # how long another process's write may go unseen here
+//!           max_capacity: 10000
 //!       dummy:
 //!         backend: "null"
 //! ```
@@ -42,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
 use crate::error::Error;
 use crate::job::{Retry, TaskOptions};
+use crate::local::LocalCache;
 use crate::queue::InProcessQueue;
 use crate::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
 use crate::store::{MemoryStore, NullStore, RedisStore};
@@ -228,9 +232,41 @@ pub enum CacheConfig {
         /// Connect and response timeout in milliseconds (default 2000).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
+        /// A [`LocalCache`] in front of Redis (none by default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<LocalSettings>,
     },
     /// A [`NullStore`].
     Null,
+}
+
+/// A [`LocalCache`]'s settings: `local:` under a Redis cache.
+///
+/// ```
+/// use cacheback::settings::LocalSettings;
+/// let local: LocalSettings = serde_json::from_value(serde_json::json!({"ttl_ms": 500})).unwrap();
+/// assert_eq!(local.ttl_ms, 500);
+/// assert_eq!(local.max_capacity, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    /// How long, in milliseconds, a local copy is served before Redis is
+    /// asked again: the longest another process's write may go unseen here.
+    pub ttl_ms: u64,
+    /// The most copies kept (default 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_capacity: Option<u64>,
+}
+
+impl LocalSettings {
+    fn build(&self) -> LocalCache {
+        let mut local = LocalCache::builder().time_to_live(Duration::from_millis(self.ttl_ms));
+        if let Some(items) = self.max_capacity {
+            local = local.max_capacity(items);
+        }
+        local.build()
+    }
 }
 
 impl Settings {
@@ -267,7 +303,7 @@ impl Settings {
                     }
                     builder.store(alias.clone(), store.build())
                 }
-                CacheConfig::Redis { url, key_prefix, timeout_ms } => {
+                CacheConfig::Redis { url, key_prefix, timeout_ms, local } => {
                     let mut store = RedisStore::builder(url.clone());
                     if let Some(prefix) = key_prefix {
                         store = store.key_prefix(prefix.clone());
@@ -279,7 +315,11 @@ impl Settings {
                         key: format!("{CONFIG_PATH}.caches.{alias}.url"),
                         message: e.to_string(),
                     })?;
-                    builder.store(alias.clone(), store)
+                    let builder = builder.store(alias.clone(), store);
+                    match local {
+                        Some(local) => builder.local_cache(alias.clone(), local.build()),
+                        None => builder,
+                    }
                 }
                 CacheConfig::Null => builder.store(alias.clone(), NullStore),
             };

@@ -90,8 +90,8 @@ impl Hooks for App {
         Ok(vec![Box::new(CachebackInitializer::new(jobs::register))])
     }
 
-    fn routes(_ctx: &AppContext) -> AppRoutes {
-        AppRoutes::empty().add_route(controllers::home::routes())
+    fn routes(ctx: &AppContext) -> AppRoutes {
+        AppRoutes::empty().add_route(controllers::home::routes(ctx))
     }
 
     /// `cargo loco start --worker` / `--server-and-worker`: run cacheback's worker.

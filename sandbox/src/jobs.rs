@@ -106,8 +106,8 @@ pub async fn fetch_with_arg(db: DatabaseConnection, q: String) -> Result<Vec<Mod
 
 /// The seed's `@cacheback(5) def decorated(q)`.
 #[cacheback(5)]
-pub async fn decorated(ctx: &AppContext, q: String) -> Result<Vec<Model>, DbErr> {
-    names_containing(&ctx.db, &q).await
+pub async fn decorated(db: &DatabaseConnection, q: String) -> Result<Vec<Model>, DbErr> {
+    names_containing(db, &q).await
 }
 
 /// Registers the jobs a worker may refresh.

@@ -194,6 +194,7 @@ pub struct FixtureBuilder {
     refresh_queue: Option<Arc<dyn cacheback::queue::RefreshQueue>>,
     prefix: Option<String>,
     yielding: bool,
+    local: Option<Duration>,
     extensions: Vec<Box<dyn FnOnce(Builder) -> Builder>>,
 }
 
@@ -207,6 +208,7 @@ pub fn fixture(backend: Backend) -> FixtureBuilder {
         refresh_queue: None,
         prefix: None,
         yielding: false,
+        local: None,
         extensions: Vec::new(),
     }
 }
@@ -241,6 +243,12 @@ impl FixtureBuilder {
     /// Adds an engine extension (a worker's context).
     pub fn extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.extensions.push(Box::new(move |b: Builder| b.extension(value)));
+        self
+    }
+
+    /// Put a [`cacheback::LocalCache`] of this time to live in front of the `default` store.
+    pub fn local(mut self, ttl: Duration) -> Self {
+        self.local = Some(ttl);
         self
     }
 
@@ -286,6 +294,9 @@ impl FixtureBuilder {
             .clock(env.clock.clone())
             .queue_arc(self.refresh_queue.unwrap_or_else(|| Arc::new(queue.clone())));
         let mut builder = register_dummies(builder, &e);
+        if let Some(ttl) = self.local {
+            builder = builder.local_cache("default", cacheback::LocalCache::new(ttl));
+        }
         for extend in self.extensions {
             builder = extend(builder);
         }
