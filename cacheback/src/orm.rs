@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::any::TypeId;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -198,9 +199,23 @@ impl Lookup {
 /// let filters = Filters::new().with("name__startswith", "Item_1").with("id__lt", 50);
 /// assert_eq!(filters.len(), 2);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Filters(BTreeMap<String, serde_json::Value>);
+pub struct Filters {
+    filters: BTreeMap<String, serde_json::Value>,
+    /// The entity [`parse`](Filters::parse) checked these filters against, so
+    /// computing a key need not check them again; not serialized (a worker
+    /// checks what it receives).
+    #[serde(skip)]
+    checked_for: Option<TypeId>,
+}
+
+/// Equal filters filter alike, whatever they were checked against.
+impl PartialEq for Filters {
+    fn eq(&self, other: &Self) -> bool {
+        self.filters == other.filters
+    }
+}
 
 impl Filters {
     /// No filters: every row.
@@ -211,7 +226,8 @@ impl Filters {
     /// Adds `field = value` (`field` may end in `__<lookup>`).
     #[must_use]
     pub fn with(mut self, field: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        self.0.insert(field.into(), value.into());
+        self.filters.insert(field.into(), value.into());
+        self.checked_for = None;
         self
     }
 
@@ -223,38 +239,39 @@ impl Filters {
     pub fn parse<E: EntityTrait>(
         pairs: impl IntoIterator<Item = (impl Into<String>, impl Into<serde_json::Value>)>,
     ) -> Result<Self, QueryError> {
-        let filters = Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        let mut filters: Self = pairs.into_iter().collect();
         filters.condition::<E>(DbBackend::Sqlite)?;
+        filters.checked_for = Some(TypeId::of::<E>());
         Ok(filters)
     }
 
     /// How many filters.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.filters.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.filters.is_empty()
     }
 
     /// The condition these filters make on entity `E`, for `backend`.
     fn condition<E: EntityTrait>(&self, backend: DbBackend) -> Result<Condition, QueryError> {
         let mut condition = Condition::all();
-        for (field, value) in &self.0 {
+        for (field, value) in &self.filters {
             condition = condition.add(filter::<E>(field, value, backend)?);
         }
         Ok(condition)
     }
 
     fn describe(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_default()
+        serde_json::to_string(&self.filters).unwrap_or_default()
     }
 }
 
 impl<K: Into<String>, V: Into<serde_json::Value>> FromIterator<(K, V)> for Filters {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self { filters: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), checked_for: None }
     }
 }
 
@@ -508,14 +525,32 @@ impl<E: EntityTrait> QuerySet<E> {
 
     /// The seed's key: `<entity>-<job>:<hash>`; checks the filters too.
     fn key(&self, job: &str, filters: &Filters) -> Result<String, KeyError> {
-        filters.condition::<E>(self.db.get_database_backend()).map_err(|e| KeyError::new(e.to_string()))?;
-        order::<E>(self.order_by.as_deref()).map_err(|e| KeyError::new(e.to_string()))?;
-        let mut key_args = BTreeMap::new();
-        key_args.insert("filters", serde_json::to_value(filters).unwrap_or_default());
-        if let Some(order_by) = &self.order_by {
-            key_args.insert("order_by", serde_json::Value::from(order_by.as_str()));
+        if filters.checked_for != Some(TypeId::of::<E>()) {
+            filters
+                .condition::<E>(self.db.get_database_backend())
+                .map_err(|e| KeyError::new(e.to_string()))?;
         }
-        derive_key(&format!("{}-{job}", table::<E>()), &key_args)
+        order::<E>(self.order_by.as_deref()).map_err(|e| KeyError::new(e.to_string()))?;
+        /// The key's arguments, borrowed: the map `{filters, order_by?}`.
+        struct KeyArgs<'a> {
+            filters: &'a Filters,
+            order_by: Option<&'a str>,
+        }
+        impl Serialize for KeyArgs<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(None)?;
+                map.serialize_entry("filters", self.filters)?;
+                if let Some(order_by) = self.order_by {
+                    map.serialize_entry("order_by", order_by)?;
+                }
+                map.end()
+            }
+        }
+        derive_key(
+            &format!("{}-{job}", table::<E>()),
+            &KeyArgs { filters, order_by: self.order_by.as_deref() },
+        )
     }
 
     async fn rows(&self, filters: &Filters, limit: Option<u64>) -> Result<Vec<E::Model>, QueryError> {

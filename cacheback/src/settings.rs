@@ -253,6 +253,7 @@ pub enum CacheConfig {
 pub struct LocalSettings {
     /// How long, in milliseconds, a local copy is served before Redis is
     /// asked again: the longest another process's write may go unseen here.
+    /// `0` turns the local cache off.
     pub ttl_ms: u64,
     /// The most copies kept (default 10,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,8 +318,8 @@ impl Settings {
                     })?;
                     let builder = builder.store(alias.clone(), store);
                     match local {
-                        Some(local) => builder.local_cache(alias.clone(), local.build()),
-                        None => builder,
+                        Some(local) if local.ttl_ms > 0 => builder.local_cache(alias.clone(), local.build()),
+                        _ => builder,
                     }
                 }
                 CacheConfig::Null => builder.store(alias.clone(), NullStore),

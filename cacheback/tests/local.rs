@@ -153,6 +153,12 @@ async fn settings_put_a_local_cache_in_front_of_redis() {
     let cache = settings.builder().await.unwrap().build().unwrap();
     assert_eq!(cache.local_cache("default").unwrap().time_to_live(), Duration::from_millis(250));
 
+    let off = Settings::from_json(serde_json::json!({
+        "caches": { "default": { "backend": "redis", "url": redis_url(), "local": { "ttl_ms": 0 } } },
+    }))
+    .unwrap();
+    assert!(off.builder().await.unwrap().build().unwrap().local_cache("default").is_none(), "0 turns it off");
+
     let err = Settings::from_json(serde_json::json!({
         "caches": { "default": { "backend": "redis", "url": redis_url(), "local": { "ttl": 250 } } },
     }))

@@ -114,6 +114,7 @@ on_every_database!(
     cached_filter_reads,
     async_refresh_through_the_queue,
     model_identity_keys,
+    filter_keys,
 );
 
 /// The seed's `TestQuerySetGetJob.test_fetch`.
@@ -349,4 +350,26 @@ async fn model_identity_keys(db: Db) {
     assert_eq!(key(&alan), key(&renamed));
     let expected = cacheback::key::derive_key(&Greet::name(), &((("dummy_models", [alan.id]),),)).unwrap();
     assert_eq!(key(&alan), expected);
+}
+
+/// A filter job's key is `<table>-<job>:<hash of {filters, order_by}>`, the
+/// same for parsed (checked) filters and for filters built by hand.
+async fn filter_keys(db: Db) {
+    use serde_json::json;
+    let db = database(db).await;
+    let fx = fixture(Backend::Memory).build().await;
+    let job = fx.cache.job(QuerySetFilterJob::<DummyModel>::new(db).with_order_by("name"));
+    let parsed = Filters::parse::<DummyModel>([("name", "Item_1")]).unwrap();
+    let built = Filters::new().with("name", "Item_1");
+    assert_eq!(parsed, built);
+    let expected = cacheback::key::derive_key(
+        "dummy_models-cacheback::orm::QuerySetFilterJob",
+        &json!({"filters": {"name": "Item_1"}, "order_by": "name"}),
+    )
+    .unwrap();
+    assert_eq!(job.key(&parsed).unwrap(), expected);
+    assert_eq!(job.key(&built).unwrap(), expected);
+    // Checked against another entity is not checked against this one.
+    let unchecked = Filters::new().with("nope", 1);
+    assert!(matches!(job.key(&unchecked), Err(Error::Key { .. })));
 }

@@ -91,7 +91,7 @@ impl Hooks for App {
     }
 
     fn routes(ctx: &AppContext) -> AppRoutes {
-        AppRoutes::empty().add_route(controllers::home::routes(ctx))
+        AppRoutes::with_default_routes().add_route(controllers::home::routes(ctx))
     }
 
     /// `cargo loco start --worker` / `--server-and-worker`: run cacheback's worker.
