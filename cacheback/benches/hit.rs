@@ -10,14 +10,16 @@
 //! * memory floor: `MemoryStore::get` of the key + the downcast to the item
 //!   (what any in-process cache must do);
 //! * redis floor: a raw `GET` of the same key on the same connection + the JSON
-//!   decode of the same bytes.
+//!   decode of the same bytes;
+//! * redis + local copy: the engine with a [`LocalCache`] in front of the same
+//!   Redis store, against the same redis floor.
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cacheback::store::{CacheStore, MemoryStore, RedisStore, StoredValue};
-use cacheback::{Cacheback, CachedItem, FetchError, Job};
+use cacheback::{Cacheback, CachedItem, FetchError, Job, LocalCache};
 use chrono::{DateTime, FixedOffset};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -167,6 +169,42 @@ fn main() {
     print("hit_redis_get_median", engine / 1000.0, "us");
     print("hit_redis_floor_median", floor / 1000.0, "us");
     print("hit_redis_ratio", engine / floor, "x");
+
+    // --- Redis with a local copy -------------------------------------------
+    // The same item through an engine with a `LocalCache` in front of the same
+    // store, against the same raw GET + decode floor.
+    let local = Cacheback::builder()
+        .store("default", store.clone())
+        .local_cache("default", LocalCache::new(Duration::from_secs(60)))
+        .register_default::<Items>()
+        .build()
+        .unwrap();
+    let local_job = Arc::new(local.job(Items));
+    rt.block_on(local_job.get(&args)).unwrap();
+    let (engine, floor) = compare(
+        &rt,
+        50,
+        || {
+            let (job, args) = (Arc::clone(&local_job), args.clone());
+            Box::pin(async move {
+                let rows = job.get(&args).await.unwrap().unwrap();
+                assert_eq!(rows.len(), 100);
+                black_box(rows);
+            })
+        },
+        || {
+            let (mut conn, key) = (conn.clone(), Arc::clone(&raw_key));
+            Box::pin(async move {
+                let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
+                let (expiry, rows): (f64, Option<Vec<Row>>) = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(rows.as_ref().unwrap().len(), 100);
+                black_box((expiry, rows));
+            })
+        },
+    );
+    print("hit_redis_local_get_median", engine / 1000.0, "us");
+    print("hit_redis_local_floor_median", floor / 1000.0, "us");
+    print("hit_redis_local_ratio", engine / floor, "x");
     rt.block_on(store.clear()).unwrap();
 
     // --- codec choice: decode of the same 100 rows ------------------------

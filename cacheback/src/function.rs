@@ -243,6 +243,7 @@ macro_rules! delegate_policies {
     };
 }
 
+#[cfg(feature = "sea-orm")]
 pub(crate) use delegate_policies;
 
 // ---------------------------------------------------------------------------
