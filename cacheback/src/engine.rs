@@ -443,7 +443,7 @@ impl Builder {
     /// use std::time::Duration;
     /// use cacheback::{Cacheback, LocalCache};
     /// let cache = Cacheback::builder()
-    ///     // .store("default", RedisStore::builder("redis://127.0.0.1:6379").build().await?)
+    ///     // .store("default", RedisStore::builder("redis://127.0.0.1:6379").connect().await?)
     ///     .local_cache("default", LocalCache::new(Duration::from_millis(500)))
     ///     .build()
     ///     .unwrap();

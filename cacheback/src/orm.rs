@@ -319,7 +319,13 @@ fn filter<E: EntityTrait>(
     };
 
     if lookup == Lookup::IsNull {
-        let is_null = value.as_bool().ok_or_else(|| wrong("`true` or `false`".to_owned()))?;
+        let is_null = match value {
+            serde_json::Value::Bool(b) => Some(*b),
+            serde_json::Value::String(s) if matches!(s.as_str(), "true" | "1") => Some(true),
+            serde_json::Value::String(s) if matches!(s.as_str(), "false" | "0") => Some(false),
+            _ => None,
+        }
+        .ok_or_else(|| wrong("`true` or `false`".to_owned()))?;
         return Ok(if is_null { expr.is_null() } else { expr.is_not_null() });
     }
     if lookup == Lookup::In {

@@ -179,6 +179,12 @@ async fn lookups(db: Db) {
     assert_eq!(names(&db, f("id__in", json!([1, 3, 99]))).await, ["Foo", "Foobar"]);
     assert_eq!(names(&db, f("id__in", json!([]))).await, Vec::<String>::new());
     assert_eq!(names(&db, f("score__isnull", json!(true))).await, Vec::<String>::new());
+    // Request parameters are strings.
+    assert_eq!(names(&db, f("score__isnull", json!("1"))).await, Vec::<String>::new());
+    assert_eq!(
+        names(&db, f("score__isnull", json!("false"))).await.len(),
+        names(&db, Filters::new()).await.len()
+    );
     assert_eq!(names(&db, f("score__gt", json!(5.5))).await, ["Foobar", "Item_1", "Item_10"]);
     assert_eq!(names(&db, f("active", json!(false))).await, ["Bar", "Baz_%"]);
     assert_eq!(names(&db, f("date_created__lt", json!("2013-01-01T00:00:00Z"))).await.len(), 7);
