@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cacheback::store::{CacheStore, MemoryStore, RedisStore, StoredValue};
-use cacheback::{Cacheback, CachedItem, FetchError, Job, LocalCache};
+use cacheback::{Cacheback, CachedItem, FetchError, Job, JobHandle, LocalCache};
 use chrono::{DateTime, FixedOffset};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -56,14 +56,38 @@ impl Job for Items {
 
 const SAMPLES: usize = 301;
 
+/// One timed step.
+type Step = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// A HIT `get` through the engine, checked to return the 100 rows.
+fn engine_get(job: &Arc<JobHandle<Items>>, args: &(String,)) -> Step {
+    let (job, args) = (Arc::clone(job), args.clone());
+    Box::pin(async move {
+        let rows = job.get(&args).await.unwrap().unwrap();
+        assert_eq!(rows.len(), 100);
+        black_box(rows);
+    })
+}
+
+/// The Redis floor: a raw `GET` of the item's key and the JSON decode of its bytes.
+fn redis_floor(conn: &redis::aio::ConnectionManager, key: &Arc<str>) -> Step {
+    let (mut conn, key) = (conn.clone(), Arc::clone(key));
+    Box::pin(async move {
+        let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
+        let (expiry, rows): (f64, Option<Vec<Row>>) = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(rows.as_ref().unwrap().len(), 100);
+        black_box((expiry, rows));
+    })
+}
+
 /// Median nanoseconds per iteration of `a` and `b`, sampled alternately.
 fn compare(
     rt: &tokio::runtime::Runtime,
     iters: usize,
-    mut a: impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-    mut b: impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    mut a: impl FnMut() -> Step,
+    mut b: impl FnMut() -> Step,
 ) -> (f64, f64) {
-    let time = |f: &mut dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>| {
+    let time = |f: &mut dyn FnMut() -> Step| {
         let start = Instant::now();
         rt.block_on(async {
             for _ in 0..iters {
@@ -106,14 +130,7 @@ fn main() {
     let (engine, floor) = compare(
         &rt,
         2_000,
-        || {
-            let (job, args) = (Arc::clone(&job), args.clone());
-            Box::pin(async move {
-                let rows = job.get(&args).await.unwrap().unwrap();
-                assert_eq!(rows.len(), 100);
-                black_box(rows);
-            })
-        },
+        || engine_get(&job, &args),
         || {
             let (memory, key) = (memory.clone(), Arc::clone(&key));
             Box::pin(async move {
@@ -145,27 +162,7 @@ fn main() {
     let conn = rt.block_on(redis::Client::open(url.as_str()).unwrap().get_connection_manager()).unwrap();
     let payload: Vec<u8> = rt.block_on(conn.clone().get::<_, Vec<u8>>(&*raw_key)).unwrap();
     print("redis_item_size", payload.len() as f64, "bytes");
-    let (engine, floor) = compare(
-        &rt,
-        50,
-        || {
-            let (job, args) = (Arc::clone(&job), args.clone());
-            Box::pin(async move {
-                let rows = job.get(&args).await.unwrap().unwrap();
-                assert_eq!(rows.len(), 100);
-                black_box(rows);
-            })
-        },
-        || {
-            let (mut conn, key) = (conn.clone(), Arc::clone(&raw_key));
-            Box::pin(async move {
-                let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
-                let (expiry, rows): (f64, Option<Vec<Row>>) = serde_json::from_slice(&bytes).unwrap();
-                assert_eq!(rows.as_ref().unwrap().len(), 100);
-                black_box((expiry, rows));
-            })
-        },
-    );
+    let (engine, floor) = compare(&rt, 50, || engine_get(&job, &args), || redis_floor(&conn, &raw_key));
     print("hit_redis_get_median", engine / 1000.0, "us");
     print("hit_redis_floor_median", floor / 1000.0, "us");
     print("hit_redis_ratio", engine / floor, "x");
@@ -181,27 +178,7 @@ fn main() {
         .unwrap();
     let local_job = Arc::new(local.job(Items));
     rt.block_on(local_job.get(&args)).unwrap();
-    let (engine, floor) = compare(
-        &rt,
-        50,
-        || {
-            let (job, args) = (Arc::clone(&local_job), args.clone());
-            Box::pin(async move {
-                let rows = job.get(&args).await.unwrap().unwrap();
-                assert_eq!(rows.len(), 100);
-                black_box(rows);
-            })
-        },
-        || {
-            let (mut conn, key) = (conn.clone(), Arc::clone(&raw_key));
-            Box::pin(async move {
-                let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
-                let (expiry, rows): (f64, Option<Vec<Row>>) = serde_json::from_slice(&bytes).unwrap();
-                assert_eq!(rows.as_ref().unwrap().len(), 100);
-                black_box((expiry, rows));
-            })
-        },
-    );
+    let (engine, floor) = compare(&rt, 50, || engine_get(&local_job, &args), || redis_floor(&conn, &raw_key));
     print("hit_redis_local_get_median", engine / 1000.0, "us");
     print("hit_redis_local_floor_median", floor / 1000.0, "us");
     print("hit_redis_local_ratio", engine / floor, "x");
