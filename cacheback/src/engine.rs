@@ -141,10 +141,9 @@ impl Cacheback {
     /// assert!(cache.store("nope").is_err());
     /// ```
     pub fn store(&self, alias: &str) -> Result<&Arc<dyn CacheStore>, Error> {
-        self.inner.stores.get(alias).ok_or_else(|| {
-            let mut known: Vec<_> = self.inner.stores.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            Error::UnknownCacheAlias { alias: alias.to_owned(), known: known.join(", ") }
+        self.inner.stores.get(alias).ok_or_else(|| Error::UnknownCacheAlias {
+            alias: alias.to_owned(),
+            known: known_aliases(&self.inner.stores),
         })
     }
 
@@ -588,21 +587,20 @@ impl Builder {
             self.stores.insert(DEFAULT_CACHE_ALIAS.to_owned(), Arc::new(MemoryStore::new()));
         }
         if !self.stores.contains_key(&self.default_alias) {
-            let mut known: Vec<_> = self.stores.keys().map(String::as_str).collect();
-            known.sort_unstable();
             return Err(Error::Config {
                 key: "cache_alias".to_owned(),
                 message: format!(
                     "the default cache alias `{}` is not a configured store (configured: {})",
                     self.default_alias,
-                    known.join(", ")
+                    known_aliases(&self.stores)
                 ),
             });
         }
         if let Some(alias) = self.locals.keys().find(|alias| !self.stores.contains_key(*alias)) {
-            let mut known: Vec<_> = self.stores.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            return Err(Error::UnknownCacheAlias { alias: alias.clone(), known: known.join(", ") });
+            return Err(Error::UnknownCacheAlias {
+                alias: alias.clone(),
+                known: known_aliases(&self.stores),
+            });
         }
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new()));
         self.registry.add_submitted();
@@ -622,4 +620,11 @@ impl Builder {
         cache.inner.queue.attach(cache.downgrade());
         Ok(cache)
     }
+}
+
+/// The configured aliases, sorted, for error messages.
+fn known_aliases(stores: &HashMap<String, Arc<dyn CacheStore>>) -> String {
+    let mut known: Vec<_> = stores.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    known.join(", ")
 }
