@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Shared by scripts/test, scripts/load and scripts/provision (sourced, not run):
+# installs (apt-get) and starts the services the sandbox and the tests use,
+# on Debian/Ubuntu, with or without systemd (CI machines and containers have none).
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # wait_for <what> <command...>
+  local what=$1; shift
+  for _ in $(seq 1 50); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "error: $what did not come up" >&2
+  exit 1
+}
+
+# Redis on 127.0.0.1:6379.
+ensure_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting Redis on 127.0.0.1:6379"
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/cacheback.log
+    wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
+  fi
+}
+
+# PostgreSQL on 127.0.0.1:5432, trusting local TCP logins (the sandbox's and
+# the tests' URLs carry no password), with a database `test`.
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local version hba
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! as_root grep -q "^# cacheback" "$hba"; then
+    log "trusting local TCP logins to PostgreSQL ($hba)"
+    as_root sed -i '1i # cacheback: local TCP logins need no password\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    # A server that apt-get already started must re-read it.
+    if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+      as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    fi
+  fi
+  if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+    log "starting PostgreSQL $version on 127.0.0.1:5432"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || as_root pg_ctlcluster "$version" main start
+    wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
+  fi
+  if ! psql -h 127.0.0.1 -U postgres -lqt 2>/dev/null | cut -d'|' -f1 | grep -qw test; then
+    log "creating database test"
+    psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE test'
+  fi
+}
