@@ -74,3 +74,22 @@ async fn bad_input_is_a_400() {
     })
     .await;
 }
+
+/// Query strings are read as Django reads them: percent-encoding and `+` are
+/// decoded, and a repeated name keeps its last value.
+#[tokio::test]
+async fn query_strings_are_decoded_and_the_last_value_wins() {
+    let _turn = TURN.lock().await;
+    request::<App, _, _>(|request, _ctx| async move {
+        let html = until_filled(&request, "/?name=Item%5F42").await;
+        assert_eq!(items(&html), 1, "{html}");
+        assert!(html.contains("<li>Item_42 "), "{html}");
+        let html = until_filled(&request, "/?name=Item_7&name=Item_8").await;
+        assert!(html.contains("<li>Item_8 ") && !html.contains("Item_7"), "{html}");
+        // `+` is a space: no item has that name, so the page is empty.
+        let page = request.get("/?name=Item+1").await;
+        page.assert_status_ok();
+        assert_eq!(items(&page.text()), 0);
+    })
+    .await;
+}
