@@ -345,7 +345,10 @@ fn filter<E: EntityTrait>(
                 kind.describe()
             )));
         }
-        let text = value.as_str().ok_or_else(|| wrong("a string".to_owned()))?;
+        let text = value
+            .as_str()
+            .filter(|t| !t.contains('\0'))
+            .ok_or_else(|| wrong(Kind::Text.describe().to_owned()))?;
         return Ok(text_filter(expr, text, lookup, backend));
     }
     let v = kind.value(value).ok_or_else(|| wrong(kind.describe().to_owned()))?;
@@ -435,7 +438,7 @@ impl Kind {
             Self::Integer => "an integer",
             Self::Float => "a number",
             Self::Boolean => "`true` or `false`",
-            Self::Text => "a string",
+            Self::Text => "a string without NUL characters",
             Self::DateTime => "a date-time (`2012-08-07T08:23:24`)",
             Self::DateTimeTz => "a date-time with an offset (`2012-08-07T08:23:24Z`)",
             Self::Date => "a date (`2012-08-07`)",
@@ -461,7 +464,8 @@ impl Kind {
                 "false" | "0" => false,
                 _ => return None,
             }),
-            (Self::Text, J::String(s)) => Value::from(s.clone()),
+            // PostgreSQL's text cannot hold NUL: rejected on every backend alike.
+            (Self::Text, J::String(s)) if !s.contains('\0') => Value::from(s.clone()),
             (Self::DateTime, _) => Value::from(parse_naive(text?)?),
             (Self::DateTimeTz, _) => Value::from(chrono::DateTime::parse_from_rfc3339(text?).ok()?),
             (Self::Date, _) => Value::from(text?.parse::<chrono::NaiveDate>().ok()?),

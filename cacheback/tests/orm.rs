@@ -239,6 +239,10 @@ async fn bad_input_is_a_typed_error(db: Db) {
         ("id__in", json!([1, "x"]), "a list of an integer"),
         ("name", json!(5), "a string"),
         ("name__contains", json!(null), "a string"),
+        // PostgreSQL's text cannot hold NUL: refused up front on every backend.
+        ("name", json!("a\u{0}b"), "a string without NUL characters"),
+        ("name__icontains", json!("\u{0}"), "a string without NUL characters"),
+        ("name__in", json!(["ok", "a\u{0}b"]), "a list of a string without NUL"),
         ("id__contains", json!("1"), "a text column"),
         ("score__isnull", json!("yes"), "`true` or `false`"),
         ("active", json!("maybe"), "`true` or `false`"),

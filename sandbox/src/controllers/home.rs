@@ -30,7 +30,7 @@ const VANILLA_DELAY_MS: u64 = 10_000;
 
 /// The page: the items one of the jobs returns (nothing yet on a miss being refreshed).
 pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery) -> Result<Response> {
-    let params = Params::parse(query.as_deref());
+    let params = Params::parse(query.as_deref())?;
     let cache = cacheback::loco::from_context(&ctx)
         .ok_or_else(|| Error::Message("cacheback is not initialized".to_owned()))?;
     let db = ctx.db.clone();
@@ -72,8 +72,17 @@ pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery
 struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'a> Params<'a> {
-    fn parse(query: Option<&'a str>) -> Self {
-        Self(query.map(|q| form_urlencoded::parse(q.as_bytes()).collect()).unwrap_or_default())
+    /// The pairs of `query`; a NUL character anywhere is a 400, as the values
+    /// end up in PostgreSQL text, which cannot hold it.
+    fn parse(query: Option<&'a str>) -> Result<Self> {
+        let pairs: Vec<_> = query.map(|q| form_urlencoded::parse(q.as_bytes()).collect()).unwrap_or_default();
+        if let Some((name, _)) = pairs.iter().find(|(n, v)| n.contains('\0') || v.contains('\0')) {
+            return Err(bad_request(format!(
+                "query parameter `{}` contains a NUL character",
+                name.escape_default()
+            )));
+        }
+        Ok(Self(pairs))
     }
 
     /// The last value of `name`, as Django's `QueryDict.get` gives.

@@ -71,6 +71,12 @@ async fn bad_input_is_a_400() {
         insta::assert_snapshot!("bad_input_long_name", res.text());
         let res = request.get("/?name=").await;
         res.assert_status(axum::http::StatusCode::BAD_REQUEST);
+        // PostgreSQL text cannot hold NUL: refused before any job runs.
+        for uri in ["/?name=a%00b", "/?name=a%00b&qs", "/?function&q=%00"] {
+            let res = request.get(uri).await;
+            res.assert_status(axum::http::StatusCode::BAD_REQUEST);
+            assert!(res.text().contains("contains a NUL character"), "{uri}: {}", res.text());
+        }
     })
     .await;
 }
