@@ -210,9 +210,16 @@ impl Policy for Options {
     }
 }
 
-/// Implements the [`Job`] policies of a type whose `policy()` returns a [`Policy`].
+/// Implements the [`Job`] policies of a type whose `policy()` returns a [`Policy`]
+/// (`@except_fetch_on_miss`: all but that one).
 macro_rules! delegate_policies {
     () => {
+        fn fetch_on_miss(&self) -> bool {
+            self.policy().fetch_on_miss()
+        }
+        delegate_policies!(@except_fetch_on_miss);
+    };
+    (@except_fetch_on_miss) => {
         fn lifetime(&self) -> Duration {
             self.policy().lifetime()
         }
@@ -221,9 +228,6 @@ macro_rules! delegate_policies {
         }
         fn cache_ttl(&self) -> Duration {
             self.policy().cache_ttl()
-        }
-        fn fetch_on_miss(&self) -> bool {
-            self.policy().fetch_on_miss()
         }
         fn fetch_on_stale_threshold(&self) -> Option<Duration> {
             self.policy().fetch_on_stale_threshold()
@@ -584,7 +588,15 @@ impl<D: Decorated> Job for DecoratedJob<'_, D> {
         D::PARAMETERS
     }
 
-    delegate_policies!();
+    /// The policy's, but a function must return a value: without an empty one
+    /// (the attribute's `fetch_on_miss = false` gives `Default::default()`),
+    /// a miss fetches, rather than calling the function directly *and*
+    /// queueing a refresh.
+    fn fetch_on_miss(&self) -> bool {
+        self.policy().fetch_on_miss() || D::empty().is_none()
+    }
+
+    delegate_policies!(@except_fetch_on_miss);
 }
 
 /// The handle of a decorated function's job on the global engine.

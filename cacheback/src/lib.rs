@@ -39,7 +39,7 @@ pub use self::registry::RefreshOutcome;
 /// | `lifetime = 600` (or a bare `5` first) | seconds an item is fresh |
 /// | `fetch_on_miss = true` | fetch on a miss; with `false` a miss returns the output's `Default` and refreshes in the background |
 /// | `cache_alias = "name"` | the store |
-/// | `job = Type` | a custom [`function::Policy`] (the seed's `job_class`) |
+/// | `job = Type` | a custom [`function::Policy`] (the seed's `job_class`); its `fetch_on_miss` false needs the attribute's too, for the `Default` to return |
 /// | `queue = "name"`, `retry = 3` | task options of its refreshes |
 /// | `set_data_kwarg = "name"` | the data field of [`JobHandle::set_call`] |
 /// | `extra(key = value, ..)` | extra options for the custom policy (the seed's `job_class_kwargs`) |

@@ -194,7 +194,7 @@ fn default_timeout_ms() -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InProcessSettings {
-    /// How many refreshes run at once.
+    /// How many refreshes run at once (at least 1).
     pub concurrency: usize,
 }
 
@@ -337,6 +337,12 @@ impl Settings {
         }
         builder = match self.task_queue {
             TaskQueue::InProcess => {
+                if self.in_process.concurrency == 0 {
+                    return Err(Error::Config {
+                        key: format!("{CONFIG_PATH}.in_process.concurrency"),
+                        message: "must be at least 1".to_owned(),
+                    });
+                }
                 builder.queue(InProcessQueue::builder().concurrency(self.in_process.concurrency).build())
             }
             TaskQueue::Sidekiq => {

@@ -45,6 +45,31 @@ async fn no_fetch_miss_function(param: String) -> String {
     format!("JOB-EXECUTED:{param}")
 }
 
+/// A policy that turns off fetching on a miss by itself, without the
+/// attribute's `fetch_on_miss = false` (which would give the empty value).
+#[derive(Debug)]
+pub struct LazyPolicy(Options);
+
+impl Policy for LazyPolicy {
+    fn from_options(options: Options) -> Self {
+        Self(options)
+    }
+    fn options(&self) -> &Options {
+        &self.0
+    }
+    fn fetch_on_miss(&self) -> bool {
+        false
+    }
+}
+
+static LAZY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cacheback(job = LazyPolicy)]
+async fn lazy_policy_function(param: String) -> String {
+    LAZY_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("JOB-EXECUTED:{param}")
+}
+
 #[cacheback(lifetime = 30, fetch_on_miss = true)]
 async fn fetch_miss_function(param: String) -> String {
     format!("JOB-EXECUTED:{param}")
@@ -91,6 +116,7 @@ on_every_store!(
     job_init_job_class,
     miss_no_fetch,
     miss_fetch,
+    miss_with_a_lazy_policy_but_no_empty_value,
     cache_alias,
     set,
     set_kwarg,
@@ -131,6 +157,20 @@ async fn miss_no_fetch(backend: Backend) {
 async fn miss_fetch(backend: Backend) {
     let (_turn, _fx) = global(backend).await;
     assert_eq!(fetch_miss_function("foo".into()).await, "JOB-EXECUTED:foo");
+}
+
+async fn miss_with_a_lazy_policy_but_no_empty_value(backend: Backend) {
+    let (_turn, fx) = global(backend).await;
+    // The policy says no fetch on a miss, but the function has no empty value
+    // to return: the miss fetches once, and queues nothing.
+    let before = LAZY_CALLS.load(Ordering::SeqCst);
+    assert_eq!(lazy_policy_function("foo".into()).await, "JOB-EXECUTED:foo");
+    assert_eq!(LAZY_CALLS.load(Ordering::SeqCst) - before, 1, "one call on the miss");
+    assert_eq!(fx.queue.pending(), 0, "no refresh queued beside the fetch");
+    // Stored: the next call is a HIT.
+    assert_eq!(lazy_policy_function("foo".into()).await, "JOB-EXECUTED:foo");
+    assert_eq!(LAZY_CALLS.load(Ordering::SeqCst) - before, 1, "no call on the HIT");
+    assert_eq!(lazy_policy_function::job().unwrap().lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
 }
 
 async fn cache_alias(backend: Backend) {

@@ -176,6 +176,25 @@ async fn sidekiq_needs_its_settings() {
     )
     .await;
     assert!(err.contains("initializers.cacheback.sidekiq.queues"), "{err}");
+    let err = start_up_error(
+        json!({ "task_queue": "sidekiq", "sidekiq": { "url": common::redis_url(), "concurrency": 0 } }),
+    )
+    .await;
+    assert!(
+        err.contains("initializers.cacheback.sidekiq.concurrency") && err.contains("at least 1"),
+        "{err}"
+    );
+}
+
+/// Either queue refuses a concurrency of 0 in the settings (the builders,
+/// called from code, raise it to 1).
+#[tokio::test]
+async fn in_process_concurrency_must_be_positive() {
+    let err = start_up_error(json!({ "in_process": { "concurrency": 0 } })).await;
+    assert!(
+        err.contains("initializers.cacheback.in_process.concurrency") && err.contains("at least 1"),
+        "{err}"
+    );
 }
 
 /// With the in-process queue there is no worker to start.
