@@ -70,6 +70,15 @@ async fn lazy_policy_function(param: String) -> String {
     format!("JOB-EXECUTED:{param}")
 }
 
+static NOTHING_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// An output that is JSON `null` when there is nothing.
+#[cacheback]
+async fn nothing_found(param: String) -> Option<u32> {
+    NOTHING_CALLS.fetch_add(1, Ordering::SeqCst);
+    param.parse().ok()
+}
+
 #[cacheback(lifetime = 30, fetch_on_miss = true)]
 async fn fetch_miss_function(param: String) -> String {
     format!("JOB-EXECUTED:{param}")
@@ -117,6 +126,7 @@ on_every_store!(
     miss_no_fetch,
     miss_fetch,
     miss_with_a_lazy_policy_but_no_empty_value,
+    none_is_cached_like_any_value,
     cache_alias,
     set,
     set_kwarg,
@@ -171,6 +181,18 @@ async fn miss_with_a_lazy_policy_but_no_empty_value(backend: Backend) {
     assert_eq!(lazy_policy_function("foo".into()).await, "JOB-EXECUTED:foo");
     assert_eq!(LAZY_CALLS.load(Ordering::SeqCst) - before, 1, "no call on the HIT");
     assert_eq!(lazy_policy_function::job().unwrap().lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
+}
+
+async fn none_is_cached_like_any_value(backend: Backend) {
+    let (_turn, _fx) = global(backend).await;
+    let before = NOTHING_CALLS.load(Ordering::SeqCst);
+    assert_eq!(nothing_found("foo".into()).await, None);
+    // A HIT on `None`: not mistaken for the placeholder of a pending refresh.
+    assert_eq!(nothing_found("foo".into()).await, None);
+    assert_eq!(NOTHING_CALLS.load(Ordering::SeqCst) - before, 1, "the second call is a HIT");
+    let found = nothing_found::job().unwrap().lookup(&foo()).await.unwrap();
+    assert_eq!((found.status, found.value.as_deref()), (CacheStatus::Hit, Some(&None)));
+    assert_eq!(nothing_found("7".into()).await, Some(7));
 }
 
 async fn cache_alias(backend: Backend) {

@@ -32,7 +32,7 @@ pub use self::redis::{DEFAULT_KEY_PREFIX, RedisStore, RedisStoreBuilder};
 ///
 /// ```
 /// use cacheback::store::StoredValue;
-/// let v = StoredValue::Encoded(bytes::Bytes::from_static(b"[1.0,null]"));
+/// let v = StoredValue::Encoded(bytes::Bytes::from_static(b"[1.0,[\"a\"]]"));
 /// assert!(matches!(v, StoredValue::Encoded(_)));
 /// ```
 #[derive(Clone)]
