@@ -27,7 +27,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes
-/// [`converge_once`] across processes.
+/// [`converge`] across processes.
 const SETUP_LOCK: i64 = 0x6361_6368_6562_6163; // b"cachebac"
 
 /// Seeds the 100 rows if the table is empty.
@@ -39,21 +39,37 @@ async fn seed_if_empty(ctx: &AppContext) -> Result<()> {
     Ok(())
 }
 
-/// On PostgreSQL with `database.auto_migrate`, migrates and seeds one process
-/// at a time. The web and the worker process of a fresh deployment (the
-/// Procfile) start together; left to loco, both would create the tables at
-/// once and one would fail on PostgreSQL's catalog constraints.
-async fn converge_once(ctx: &AppContext) -> Result<()> {
-    if !ctx.config.database.auto_migrate || ctx.db.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
+/// On start: migrates if `settings.migrate_on_start`, then seeds an empty
+/// table; on PostgreSQL one process at a time.
+///
+/// The web and the worker process of a fresh deployment (the Procfile) start
+/// together; with loco's `database.auto_migrate` both would create the tables
+/// at once and one would fail on PostgreSQL's catalog constraints. So the
+/// production config leaves `auto_migrate` off and sets `migrate_on_start`.
+async fn converge(ctx: &AppContext) -> Result<()> {
+    let migrate = ctx
+        .config
+        .settings
+        .as_ref()
+        .and_then(|s| s.get("migrate_on_start"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     // A transaction-scoped advisory lock holds one pooled connection until
     // `commit`; the migrations and the seed run on other connections.
-    let lock = ctx.db.begin().await?;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SETUP_LOCK})")).await?;
-    db::migrate::<Migrator>(&ctx.db).await?;
+    let lock = if ctx.db.get_database_backend() == DbBackend::Postgres {
+        let lock = ctx.db.begin().await?;
+        lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SETUP_LOCK})")).await?;
+        Some(lock)
+    } else {
+        None
+    };
+    if migrate {
+        db::migrate::<Migrator>(&ctx.db).await?;
+    }
     seed_if_empty(ctx).await?;
-    lock.commit().await?;
+    if let Some(lock) = lock {
+        lock.commit().await?;
+    }
     Ok(())
 }
 
@@ -74,16 +90,11 @@ impl Hooks for App {
         create_app::<Self, Migrator>(mode, environment, config).await
     }
 
-    /// Before loco's own migrations: see [`converge_once`].
-    async fn after_context(ctx: AppContext) -> Result<AppContext> {
-        converge_once(&ctx).await?;
-        Ok(ctx)
-    }
-
-    /// Seeds the 100 rows on first start (after loco's migrations, which in
-    /// the test environment recreate the schema).
+    /// Every `start` (server, worker or both), not the other CLI commands:
+    /// see [`converge`]. Runs after loco's own `auto_migrate` where that is on
+    /// (development; the test environment also recreates the schema).
     async fn before_run(ctx: &AppContext) -> Result<()> {
-        seed_if_empty(ctx).await
+        converge(ctx).await
     }
 
     async fn initializers(_ctx: &AppContext) -> Result<Vec<Box<dyn Initializer>>> {
