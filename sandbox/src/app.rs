@@ -26,6 +26,11 @@ fn fixtures_dir() -> PathBuf {
     if here.is_dir() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures") }
 }
 
+/// `settings.<name>` in the app's config (the sandbox's own settings).
+pub fn setting<'a>(ctx: &'a AppContext, name: &str) -> Option<&'a serde_json::Value> {
+    ctx.config.settings.as_ref().and_then(|s| s.get(name))
+}
+
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes
 /// [`converge`] across processes.
 const SETUP_LOCK: i64 = 0x6361_6368_6562_6163; // b"cachebac"
@@ -47,13 +52,7 @@ async fn seed_if_empty(ctx: &AppContext) -> Result<()> {
 /// at once and one would fail on PostgreSQL's catalog constraints. So the
 /// production config leaves `auto_migrate` off and sets `migrate_on_start`.
 async fn converge(ctx: &AppContext) -> Result<()> {
-    let migrate = ctx
-        .config
-        .settings
-        .as_ref()
-        .and_then(|s| s.get("migrate_on_start"))
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
+    let migrate = setting(ctx, "migrate_on_start").and_then(serde_json::Value::as_bool).unwrap_or(false);
     // A transaction-scoped advisory lock holds one pooled connection until
     // `commit`; the migrations and the seed run on other connections.
     let lock = if ctx.db.get_database_backend() == DbBackend::Postgres {

@@ -98,11 +98,7 @@ impl<'a> Params<'a> {
 
 /// `settings.vanilla_delay_ms` in the app's config, or the seed's 10 s.
 pub fn vanilla_delay(ctx: &AppContext) -> Duration {
-    let ms = ctx
-        .config
-        .settings
-        .as_ref()
-        .and_then(|s| s.get("vanilla_delay_ms"))
+    let ms = crate::app::setting(ctx, "vanilla_delay_ms")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(VANILLA_DELAY_MS);
     Duration::from_millis(ms)
