@@ -345,10 +345,7 @@ fn filter<E: EntityTrait>(
                 kind.describe()
             )));
         }
-        let text = value
-            .as_str()
-            .filter(|t| !t.contains('\0'))
-            .ok_or_else(|| wrong(Kind::Text.describe().to_owned()))?;
+        let text = text_value(value).ok_or_else(|| wrong(Kind::Text.describe().to_owned()))?;
         return Ok(text_filter(expr, text, lookup, backend));
     }
     let v = kind.value(value).ok_or_else(|| wrong(kind.describe().to_owned()))?;
@@ -464,8 +461,7 @@ impl Kind {
                 "false" | "0" => false,
                 _ => return None,
             }),
-            // PostgreSQL's text cannot hold NUL: rejected on every backend alike.
-            (Self::Text, J::String(s)) if !s.contains('\0') => Value::from(s.clone()),
+            (Self::Text, _) => Value::from(text_value(json)?.to_owned()),
             (Self::DateTime, _) => Value::from(parse_naive(text?)?),
             (Self::DateTimeTz, _) => Value::from(chrono::DateTime::parse_from_rfc3339(text?).ok()?),
             (Self::Date, _) => Value::from(text?.parse::<chrono::NaiveDate>().ok()?),
@@ -473,6 +469,12 @@ impl Kind {
             _ => return None,
         })
     }
+}
+
+/// A string a text column can hold: PostgreSQL's text cannot hold NUL, and
+/// it is refused on every backend alike so a filter means the same everywhere.
+fn text_value(json: &serde_json::Value) -> Option<&str> {
+    json.as_str().filter(|t| !t.contains('\0'))
 }
 
 fn parse_naive(text: &str) -> Option<chrono::NaiveDateTime> {
