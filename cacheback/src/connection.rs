@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+/// The default connect and response timeout of every Redis connection
+/// (stores, queues, workers): 2 s.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Connects to `url`; `timeout` bounds connecting and every response, so a
 /// request waits at most that long on an unreachable Redis before failing over.
 /// On error, returns what failed (for the caller's message) and why.

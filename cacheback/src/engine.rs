@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
 
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::{Error, FetchError};
-use crate::handle::JobHandle;
-use crate::job::Job;
+use crate::error::Error;
 use crate::local::LocalCache;
-use crate::queue::{InProcessQueue, RefreshPayload, RefreshQueue};
-use crate::registry::{RefreshOutcome, Registry, TypedRefresher};
+use crate::payload::{RefreshOutcome, RefreshPayload};
+use crate::queue::{InProcessQueue, Performer, RefreshQueue};
 use crate::singleflight::SingleFlight;
 use crate::store::{CacheStore, MemoryStore};
 
@@ -113,24 +114,6 @@ impl Cacheback {
     /// ```
     pub fn builder() -> Builder {
         Builder::default()
-    }
-
-    /// Binds `job` to this engine; the handle has the whole job API.
-    ///
-    /// ```
-    /// # use cacheback::{Cacheback, FetchError, Job};
-    /// # struct Answer;
-    /// # impl Job for Answer {
-    /// #     type Args = ();
-    /// #     type Output = u32;
-    /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
-    /// # }
-    /// let cache = Cacheback::builder().build().unwrap();
-    /// let answer = cache.job(Answer);
-    /// assert!(answer.key(&()).unwrap().ends_with("Answer"));
-    /// ```
-    pub fn job<J: Job>(&self, job: J) -> JobHandle<J> {
-        JobHandle::new(self.clone(), job)
     }
 
     /// The store under `alias`.
@@ -496,65 +479,6 @@ impl Builder {
         self
     }
 
-    /// Registers job `J` for refreshes from payloads, rebuilt by `factory` from
-    /// its [`init_state`](Job::init_state). The factory may capture what the
-    /// job needs, such as a database connection.
-    ///
-    /// ```
-    /// use cacheback::{Cacheback, FetchError, Job};
-    /// struct Scaled { factor: u32 }
-    /// impl Job for Scaled {
-    ///     type Args = (u32,);
-    ///     type Output = u32;
-    ///     async fn fetch(&self, (n,): &(u32,)) -> Result<u32, FetchError> { Ok(n * self.factor) }
-    ///     fn init_state(&self) -> serde_json::Value { serde_json::json!(self.factor) }
-    /// }
-    /// let cache = Cacheback::builder()
-    ///     .register(|state| Ok(Scaled { factor: serde_json::from_value(state.clone())? }))
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(cache.is_registered(&Scaled::name()));
-    /// ```
-    #[must_use]
-    pub fn register<J, F>(self, factory: F) -> Self
-    where
-        J: Job + 'static,
-        F: Fn(&serde_json::Value) -> Result<J, FetchError> + Send + Sync + 'static,
-    {
-        self.register_with(move |state, _| factory(state))
-    }
-
-    /// [`register`](Self::register), with a factory that also gets the engine,
-    /// to read its [extensions](Cacheback::extension).
-    ///
-    /// ```
-    /// use cacheback::{Cacheback, FetchError, Job};
-    /// struct Greeting { greeting: std::sync::Arc<String> }
-    /// impl Job for Greeting {
-    ///     type Args = (String,);
-    ///     type Output = String;
-    ///     async fn fetch(&self, (who,): &(String,)) -> Result<String, FetchError> {
-    ///         Ok(format!("{} {who}", self.greeting))
-    ///     }
-    /// }
-    /// let cache = Cacheback::builder()
-    ///     .extension("hello".to_string())
-    ///     .register_with(|_, cache| Ok(Greeting { greeting: cache.extension().ok_or("no greeting")? }))
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(cache.is_registered(&Greeting::name()));
-    /// ```
-    #[must_use]
-    pub fn register_with<J, F>(mut self, factory: F) -> Self
-    where
-        J: Job + 'static,
-        F: Fn(&serde_json::Value, &Cacheback) -> Result<J, FetchError> + Send + Sync + 'static,
-    {
-        let refresher = TypedRefresher::<J>::new(Box::new(factory));
-        self.registry.insert(J::name().into_owned(), Arc::new(refresher));
-        self
-    }
-
     /// Adds a value jobs can read with [`Cacheback::extension`], one per type.
     #[must_use]
     pub fn extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
@@ -562,23 +486,11 @@ impl Builder {
         self
     }
 
-    /// Registers a job type that is rebuilt with `Default`.
-    ///
-    /// ```
-    /// use cacheback::{Cacheback, FetchError, Job};
-    /// #[derive(Default)]
-    /// struct Answer;
-    /// impl Job for Answer {
-    ///     type Args = ();
-    ///     type Output = u32;
-    ///     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
-    /// }
-    /// let cache = Cacheback::builder().register_default::<Answer>().build().unwrap();
-    /// assert!(cache.is_registered(&Answer::name()));
-    /// ```
-    #[must_use]
-    pub fn register_default<J: Job + Default + 'static>(self) -> Self {
-        self.register(|_| Ok(J::default()))
+    /// Registers `refresher` to run the payloads of job `name` (what the
+    /// `register*` methods and `#[cacheback]` build on).
+    pub(crate) fn register_refresher(mut self, name: String, refresher: Arc<dyn Refresher>) -> Self {
+        self.registry.insert(name, refresher);
+        self
     }
 
     /// Builds the engine. Fails if the default alias names no store.
@@ -617,7 +529,9 @@ impl Builder {
                 flights: SingleFlight::default(),
             }),
         };
-        cache.inner.queue.attach(cache.downgrade());
+        let inner: Weak<Inner> = Arc::downgrade(&cache.inner);
+        let performer: Weak<dyn Performer> = inner;
+        cache.inner.queue.attach(performer);
         Ok(cache)
     }
 }
@@ -627,4 +541,68 @@ fn known_aliases(stores: &HashMap<String, Arc<dyn CacheStore>>) -> String {
     let mut known: Vec<_> = stores.keys().map(String::as_str).collect();
     known.sort_unstable();
     known.join(", ")
+}
+
+/// Runs the refresh payloads of one job name: implemented for registered job
+/// types, and by `#[cacheback]` for decorated functions.
+#[doc(hidden)]
+pub trait Refresher: Send + Sync {
+    fn refresh<'a>(
+        &'a self,
+        cache: &'a Cacheback,
+        payload: &'a RefreshPayload,
+    ) -> BoxFuture<'a, Result<RefreshOutcome, Error>>;
+}
+
+/// A refresher submitted from anywhere in the program (by `#[cacheback]`),
+/// registered by every [`Builder::build`].
+#[doc(hidden)]
+pub struct Submitted {
+    pub name: fn() -> String,
+    pub refresher: fn() -> Arc<dyn Refresher>,
+}
+
+inventory::collect!(Submitted);
+
+/// The refreshers of an engine, by job name.
+#[derive(Default)]
+struct Registry {
+    refreshers: HashMap<String, Arc<dyn Refresher>>,
+}
+
+impl Registry {
+    fn insert(&mut self, name: String, refresher: Arc<dyn Refresher>) {
+        self.refreshers.insert(name, refresher);
+    }
+
+    /// Adds the submitted refreshers whose names are not registered yet.
+    fn add_submitted(&mut self) {
+        for submitted in inventory::iter::<Submitted> {
+            self.refreshers.entry((submitted.name)()).or_insert_with(|| (submitted.refresher)());
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Arc<dyn Refresher>> {
+        self.refreshers.get(name)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.refreshers.keys().map(String::as_str)
+    }
+}
+
+/// What a queue runs refreshes with: the engine it was attached to.
+#[async_trait]
+impl Performer for Inner {
+    async fn perform(self: Arc<Self>, payload: &RefreshPayload) -> Result<RefreshOutcome, Error> {
+        Cacheback { inner: self }.perform(payload).await
+    }
+}
+
+/// A worker runs refreshes with the engine it was built with.
+#[async_trait]
+impl Performer for Cacheback {
+    async fn perform(self: Arc<Self>, payload: &RefreshPayload) -> Result<RefreshOutcome, Error> {
+        Cacheback::perform(&self, payload).await
+    }
 }

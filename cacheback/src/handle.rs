@@ -11,8 +11,7 @@ use crate::error::{Error, StoreError};
 use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Job};
 use crate::local::LocalCache;
-use crate::queue::RefreshPayload;
-use crate::registry::RefreshOutcome;
+use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::store::{CacheStore, ClaimMode};
 
 /// The answer of [`JobHandle::lookup`]: the value `get` returns, and how it was found.
@@ -88,11 +87,27 @@ impl<J: Clone> Clone for JobHandle<J> {
     }
 }
 
-impl<J: Job> JobHandle<J> {
-    pub(crate) fn new(cache: Cacheback, job: J) -> Self {
-        Self { cache, job }
+impl Cacheback {
+    /// Binds `job` to this engine; the handle has the whole job API.
+    ///
+    /// ```
+    /// # use cacheback::{Cacheback, FetchError, Job};
+    /// # struct Answer;
+    /// # impl Job for Answer {
+    /// #     type Args = ();
+    /// #     type Output = u32;
+    /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// # }
+    /// let cache = Cacheback::builder().build().unwrap();
+    /// let answer = cache.job(Answer);
+    /// assert!(answer.key(&()).unwrap().ends_with("Answer"));
+    /// ```
+    pub fn job<J: Job>(&self, job: J) -> JobHandle<J> {
+        JobHandle { cache: self.clone(), job }
     }
+}
 
+impl<J: Job> JobHandle<J> {
     /// The job.
     pub fn job(&self) -> &J {
         &self.job

@@ -5,19 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::FetchError;
 use crate::key::{KeyError, derive_key};
-
-/// Default [`Job::lifetime`]: 10 minutes.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
-/// Default [`Job::refresh_timeout`]: 1 minute.
-pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default [`Job::cache_ttl`]: 30 days, memcached's longest expiration.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2_592_000);
+use crate::policy::{Options, past_stale_threshold, policies, policy_methods};
 
 /// How a [`get`](crate::JobHandle::get) found its item.
 ///
@@ -57,58 +51,6 @@ impl std::fmt::Display for CacheStatus {
 pub struct Call<'a, A> {
     /// The arguments as passed to `get`.
     pub args: &'a A,
-}
-
-/// How many times a failed refresh is retried by a queue that retries.
-///
-/// Serializes as Sidekiq's `retry` field: `true`, `false`, or a count.
-///
-/// ```
-/// use cacheback::Retry;
-/// assert_eq!(serde_json::to_string(&Retry::Count(3)).unwrap(), "3");
-/// assert_eq!(serde_json::from_str::<Retry>("false").unwrap(), Retry::Enabled(false));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Retry {
-    /// Retry with the queue's default count (`true`) or never (`false`).
-    Enabled(bool),
-    /// Retry this many times.
-    Count(u32),
-}
-
-/// Where and how a job's refreshes are queued (the seed's `task_options`).
-///
-/// ```
-/// use cacheback::{Retry, TaskOptions};
-/// let opts = TaskOptions::default().queue("low").retry(Retry::Count(2));
-/// assert_eq!(opts.queue.as_deref(), Some("low"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskOptions {
-    /// The queue name; `None` uses the configured default queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<String>,
-    /// Retry policy; `None` uses the queue's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry: Option<Retry>,
-}
-
-impl TaskOptions {
-    /// Routes refreshes to `queue`.
-    #[must_use]
-    pub fn queue(mut self, queue: impl Into<String>) -> Self {
-        self.queue = Some(queue.into());
-        self
-    }
-
-    /// Sets the retry policy.
-    #[must_use]
-    pub fn retry(mut self, retry: Retry) -> Self {
-        self.retry = Some(retry);
-        self
-    }
 }
 
 /// A cached read.
@@ -176,44 +118,18 @@ pub trait Job: Send + Sync {
         serde_json::Value::Null
     }
 
-    /// How long an item is fresh. After it, reads are STALE and trigger a refresh.
-    fn lifetime(&self) -> Duration {
-        DEFAULT_LIFETIME
+    /// The job's policies as data. Every policy method below reads it by
+    /// default; a job kind that carries [`Options`] (a
+    /// [`FunctionJob`](crate::function::FunctionJob), the ORM jobs) returns
+    /// them here, and a job may override any single policy method instead.
+    fn options(&self) -> &Options {
+        Options::defaults()
     }
 
-    /// How long a queued refresh is trusted to finish; no second refresh of the
-    /// item is queued before it passes.
-    fn refresh_timeout(&self) -> Duration {
-        DEFAULT_REFRESH_TIMEOUT
-    }
-
-    /// How long the store keeps an item at all. After it, reads are a MISS.
-    fn cache_ttl(&self) -> Duration {
-        DEFAULT_CACHE_TTL
-    }
-
-    /// Whether a MISS fetches synchronously (`true`) or returns
-    /// [`empty`](Job::empty) while a refresh is queued.
-    fn fetch_on_miss(&self) -> bool {
-        true
-    }
-
-    /// An age past which a STALE item is too old to serve: it is fetched
-    /// synchronously instead. `None` (the default) always serves stale items.
-    fn fetch_on_stale_threshold(&self) -> Option<Duration> {
-        None
-    }
-
-    /// The store alias; `None` uses the settings' `cache_alias`.
-    fn cache_alias(&self) -> Option<&str> {
-        None
-    }
-
-    /// The name of the field carrying the data in
-    /// [`set_call`](crate::JobHandle::set_call) (the seed's `set_data_kwarg`).
-    fn set_data_kwarg(&self) -> &str {
-        "data"
-    }
+    // lifetime, refresh_timeout, cache_ttl, fetch_on_miss,
+    // fetch_on_stale_threshold, cache_alias, task_options, set_data_kwarg:
+    // one method per policy, from the table in `policy.rs`.
+    policies!(policy_methods);
 
     /// The names of positional arguments, so that a named call maps onto them
     /// in [`set_call`](crate::JobHandle::set_call), as keyword arguments map
@@ -221,11 +137,6 @@ pub trait Job: Send + Sync {
     /// name their parameters.
     fn parameter_names(&self) -> &'static [&'static str] {
         &[]
-    }
-
-    /// Queue routing and retry for this job's refreshes.
-    fn task_options(&self) -> TaskOptions {
-        TaskOptions::default()
     }
 
     /// The cache key for `args` (already [prepared](Job::prepare_args)).
@@ -253,10 +164,7 @@ pub trait Job: Send + Sync {
     /// synchronously. By default: when it is older than
     /// [`fetch_on_stale_threshold`](Job::fetch_on_stale_threshold).
     fn should_stale_item_be_fetched_synchronously(&self, delta: Duration, _args: &Self::Args) -> bool {
-        match self.fetch_on_stale_threshold() {
-            None => false,
-            Some(threshold) => delta > threshold.saturating_sub(self.lifetime()),
-        }
+        past_stale_threshold(self.fetch_on_stale_threshold(), self.lifetime(), delta)
     }
 
     /// The value returned (and cached) on a MISS that is refreshed

@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+// Where things live (docs/contributing.md has the map). Each item has one
+// public path: the everyday types are re-exported at the root from private
+// modules; each subsystem is a public module whose items are not also at the
+// root (`cacheback::store::RedisStore`, `cacheback::policy::Options`).
 mod clock;
 mod connection;
 mod engine;
@@ -8,27 +12,31 @@ mod error;
 pub mod function;
 mod handle;
 mod item;
-pub mod job;
+mod job;
 pub mod key;
 mod local;
 #[cfg(feature = "loco")]
 pub mod loco;
 #[cfg(feature = "sea-orm")]
 pub mod orm;
+mod payload;
+pub mod policy;
 pub mod queue;
 mod registry;
 pub mod settings;
 mod singleflight;
 pub mod store;
+mod task;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, WeakCacheback};
 pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreError};
 pub use self::handle::{Dispatch, JobHandle, Lookup};
 pub use self::item::CachedItem;
-pub use self::job::{CacheStatus, Call, Job, Retry, TaskOptions};
+pub use self::job::{CacheStatus, Call, Job};
 pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
-pub use self::registry::RefreshOutcome;
+pub use self::payload::RefreshOutcome;
+pub use self::task::{Retry, TaskOptions};
 /// Caches an `async fn` (the seed's `@cacheback` decorator).
 ///
 /// The function keeps its signature: callers call it as before and get its
@@ -39,7 +47,7 @@ pub use self::registry::RefreshOutcome;
 /// | `lifetime = 600` (or a bare `5` first) | seconds an item is fresh |
 /// | `fetch_on_miss = true` | fetch on a miss; with `false` a miss returns the output's `Default` and refreshes in the background |
 /// | `cache_alias = "name"` | the store |
-/// | `job = Type` | a custom [`function::Policy`] (the seed's `job_class`); its `fetch_on_miss` false needs the attribute's too, for the `Default` to return |
+/// | `job = Type` | a custom [`policy::Policy`] (the original's `job_class`); its `fetch_on_miss` false needs the attribute's too, for the `Default` to return |
 /// | `queue = "name"`, `retry = 3` | task options of its refreshes |
 /// | `set_data_kwarg = "name"` | the data field of [`JobHandle::set_call`] |
 /// | `extra(key = value, ..)` | extra options for the custom policy (the seed's `job_class_kwargs`) |
@@ -109,7 +117,7 @@ pub mod __private {
 
     pub fn assert_argument<T: Argument>() {}
     pub fn assert_output<T: Output>() {}
-    pub use crate::registry::Submitted;
+    pub use crate::engine::Submitted;
     pub use futures::future::BoxFuture;
     pub use inventory;
 }

@@ -164,7 +164,11 @@ impl LocalCacheBuilder {
     /// Builds the local cache.
     pub fn build(self) -> LocalCache {
         LocalCache {
-            items: Cache::builder().max_capacity(self.max_capacity).time_to_live(self.ttl).build(),
+            // moka panics on a time-to-live over 1,000 years; a century is forever here.
+            items: Cache::builder()
+                .max_capacity(self.max_capacity)
+                .time_to_live(self.ttl.min(Duration::from_secs(100 * 365 * 24 * 3600)))
+                .build(),
             ttl: self.ttl,
         }
     }

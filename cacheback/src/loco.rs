@@ -174,6 +174,13 @@ fn to_loco(err: Error) -> loco_rs::Error {
     loco_rs::Error::Message(format!("cacheback: {err}"))
 }
 
+/// The engine is installed from three hooks because no one hook runs in
+/// every way a loco app boots: `before_run` runs for `cargo loco start` (in
+/// every server and worker mode) but not when loco's test helpers boot the
+/// app; `after_routes` runs whenever the router is built (the server and the
+/// test helpers) but not in a worker-only start; `check` is all that runs for
+/// `cargo loco doctor`. [`CachebackInitializer::install`] is idempotent, so
+/// the first hook to run builds the engine and the others find it.
 #[async_trait]
 impl Initializer for CachebackInitializer {
     fn name(&self) -> String {

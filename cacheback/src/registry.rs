@@ -1,53 +1,22 @@
-//! Job registry: maps a payload's job name to code that rebuilds and refreshes it.
+//! Registering jobs: how a worker rebuilds a job from a payload and runs
+//! its refresh.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::engine::Cacheback;
+use crate::engine::{Builder, Cacheback, Refresher};
 use crate::error::{Error, FetchError};
 use crate::job::Job;
-use crate::queue::RefreshPayload;
+use crate::payload::{RefreshOutcome, RefreshPayload};
 
-/// What running a refresh payload did.
-///
-/// ```
-/// use cacheback::RefreshOutcome;
-/// assert_ne!(RefreshOutcome::Refreshed, RefreshOutcome::SkippedFresh);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// The job fetched and stored a fresh item.
-    Refreshed,
-    /// The item was already fresh when the refresh was picked up (another
-    /// refresh or a `set` got there first), so nothing was fetched.
-    SkippedFresh,
-}
+type Factory<J> = dyn Fn(&serde_json::Value, &Cacheback) -> Result<J, FetchError> + Send + Sync;
 
-/// Runs refresh payloads of one job name. Implemented for registered job
-/// types, and by the `#[cacheback]` attribute for decorated functions.
-#[doc(hidden)]
-pub trait Refresher: Send + Sync {
-    fn refresh<'a>(
-        &'a self,
-        cache: &'a Cacheback,
-        payload: &'a RefreshPayload,
-    ) -> BoxFuture<'a, Result<RefreshOutcome, Error>>;
-}
-
-pub(crate) type Factory<J> = dyn Fn(&serde_json::Value, &Cacheback) -> Result<J, FetchError> + Send + Sync;
-
-pub(crate) struct TypedRefresher<J: Job + 'static> {
+/// Runs the payloads of a registered job type, rebuilt by its factory.
+struct TypedRefresher<J: Job + 'static> {
     factory: Box<Factory<J>>,
     _job: PhantomData<fn() -> J>,
-}
-
-impl<J: Job + 'static> TypedRefresher<J> {
-    pub(crate) fn new(factory: Box<Factory<J>>) -> Self {
-        Self { factory, _job: PhantomData }
-    }
 }
 
 impl<J: Job + 'static> Refresher for TypedRefresher<J> {
@@ -67,8 +36,7 @@ impl<J: Job + 'static> Refresher for TypedRefresher<J> {
 }
 
 /// Decodes a payload's arguments for job `J`.
-#[doc(hidden)]
-pub fn decode_args<J: Job>(payload: &RefreshPayload) -> Result<J::Args, Error> {
+pub(crate) fn decode_args<J: Job>(payload: &RefreshPayload) -> Result<J::Args, Error> {
     serde_json::from_value(payload.args.clone()).map_err(|e| Error::Payload {
         job: payload.job.clone(),
         message: format!(
@@ -79,38 +47,81 @@ pub fn decode_args<J: Job>(payload: &RefreshPayload) -> Result<J::Args, Error> {
     })
 }
 
-/// A refresher submitted from anywhere in the program (by `#[cacheback]`),
-/// registered by every [`Builder::build`](crate::Builder::build).
-#[doc(hidden)]
-pub struct Submitted {
-    pub name: fn() -> String,
-    pub refresher: fn() -> Arc<dyn Refresher>,
-}
-
-inventory::collect!(Submitted);
-
-#[derive(Default)]
-pub(crate) struct Registry {
-    refreshers: HashMap<String, Arc<dyn Refresher>>,
-}
-
-impl Registry {
-    pub(crate) fn insert(&mut self, name: String, refresher: Arc<dyn Refresher>) {
-        self.refreshers.insert(name, refresher);
+impl Builder {
+    /// Registers job `J` for refreshes from payloads, rebuilt by `factory` from
+    /// its [`init_state`](Job::init_state). The factory may capture what the
+    /// job needs, such as a database connection.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// struct Scaled { factor: u32 }
+    /// impl Job for Scaled {
+    ///     type Args = (u32,);
+    ///     type Output = u32;
+    ///     async fn fetch(&self, (n,): &(u32,)) -> Result<u32, FetchError> { Ok(n * self.factor) }
+    ///     fn init_state(&self) -> serde_json::Value { serde_json::json!(self.factor) }
+    /// }
+    /// let cache = Cacheback::builder()
+    ///     .register(|state| Ok(Scaled { factor: serde_json::from_value(state.clone())? }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(cache.is_registered(&Scaled::name()));
+    /// ```
+    #[must_use]
+    pub fn register<J, F>(self, factory: F) -> Self
+    where
+        J: Job + 'static,
+        F: Fn(&serde_json::Value) -> Result<J, FetchError> + Send + Sync + 'static,
+    {
+        self.register_with(move |state, _| factory(state))
     }
 
-    /// Adds the submitted refreshers whose names are not registered yet.
-    pub(crate) fn add_submitted(&mut self) {
-        for submitted in inventory::iter::<Submitted> {
-            self.refreshers.entry((submitted.name)()).or_insert_with(|| (submitted.refresher)());
-        }
+    /// [`register`](Self::register), with a factory that also gets the engine,
+    /// to read its [extensions](Cacheback::extension).
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// struct Greeting { greeting: std::sync::Arc<String> }
+    /// impl Job for Greeting {
+    ///     type Args = (String,);
+    ///     type Output = String;
+    ///     async fn fetch(&self, (who,): &(String,)) -> Result<String, FetchError> {
+    ///         Ok(format!("{} {who}", self.greeting))
+    ///     }
+    /// }
+    /// let cache = Cacheback::builder()
+    ///     .extension("hello".to_string())
+    ///     .register_with(|_, cache| Ok(Greeting { greeting: cache.extension().ok_or("no greeting")? }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(cache.is_registered(&Greeting::name()));
+    /// ```
+    #[must_use]
+    pub fn register_with<J, F>(self, factory: F) -> Self
+    where
+        J: Job + 'static,
+        F: Fn(&serde_json::Value, &Cacheback) -> Result<J, FetchError> + Send + Sync + 'static,
+    {
+        let refresher = TypedRefresher::<J> { factory: Box::new(factory), _job: PhantomData };
+        self.register_refresher(J::name().into_owned(), Arc::new(refresher))
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&Arc<dyn Refresher>> {
-        self.refreshers.get(name)
-    }
-
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.refreshers.keys().map(String::as_str)
+    /// Registers a job type that is rebuilt with `Default`.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// #[derive(Default)]
+    /// struct Answer;
+    /// impl Job for Answer {
+    ///     type Args = ();
+    ///     type Output = u32;
+    ///     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// }
+    /// let cache = Cacheback::builder().register_default::<Answer>().build().unwrap();
+    /// assert!(cache.is_registered(&Answer::name()));
+    /// ```
+    #[must_use]
+    pub fn register_default<J: Job + Default + 'static>(self) -> Self {
+        self.register(|_| Ok(J::default()))
     }
 }

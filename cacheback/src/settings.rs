@@ -44,11 +44,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
 use crate::error::Error;
-use crate::job::{Retry, TaskOptions};
 use crate::local::LocalCache;
 use crate::queue::InProcessQueue;
 use crate::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
 use crate::store::{MemoryStore, NullStore, RedisStore};
+use crate::task::{Retry, TaskOptions};
 
 /// The configuration path of the settings in a loco config file.
 pub const CONFIG_PATH: &str = "initializers.cacheback";
@@ -171,19 +171,22 @@ fn default_queues() -> Vec<String> {
     vec![crate::queue::sidekiq::DEFAULT_QUEUE.to_owned()]
 }
 fn default_sidekiq_concurrency() -> usize {
-    10
+    crate::queue::sidekiq::DEFAULT_CONCURRENCY
 }
 fn default_retry() -> Retry {
     Retry::Enabled(true)
 }
 fn default_shutdown_timeout() -> u64 {
-    25
+    crate::queue::sidekiq::DEFAULT_SHUTDOWN_TIMEOUT.as_secs()
 }
 fn default_poll_interval() -> u64 {
-    5
+    crate::queue::sidekiq::DEFAULT_POLL_INTERVAL.as_secs()
 }
 fn default_timeout_ms() -> u64 {
-    2000
+    duration_ms(crate::connection::DEFAULT_TIMEOUT)
+}
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The in-process queue's settings.
@@ -261,6 +264,25 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
+    /// A local copy served for longer than an hour defeats its purpose (and
+    /// moka refuses, with a panic, time-to-lives of a thousand years).
+    const MAX_TTL_MS: u64 = 3_600_000;
+
+    fn check(&self, key: &str) -> Result<(), Error> {
+        if self.ttl_ms > Self::MAX_TTL_MS {
+            return Err(Error::Config {
+                key: key.to_owned(),
+                message: format!(
+                    "{} ms is longer than the longest local copy lifetime, {} ms (one hour): \
+                     another process's writes would go unseen that long",
+                    self.ttl_ms,
+                    Self::MAX_TTL_MS
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn build(&self) -> LocalCache {
         let mut local = LocalCache::builder().time_to_live(Duration::from_millis(self.ttl_ms));
         if let Some(items) = self.max_capacity {
@@ -318,7 +340,10 @@ impl Settings {
                     })?;
                     let builder = builder.store(alias.clone(), store);
                     match local {
-                        Some(local) if local.ttl_ms > 0 => builder.local_cache(alias.clone(), local.build()),
+                        Some(local) if local.ttl_ms > 0 => {
+                            local.check(&format!("{CONFIG_PATH}.caches.{alias}.local.ttl_ms"))?;
+                            builder.local_cache(alias.clone(), local.build())
+                        }
                         _ => builder,
                     }
                 }

@@ -8,7 +8,8 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cacheback::function::{FunctionJob, Options, Policy};
+use cacheback::function::FunctionJob;
+use cacheback::policy::{Options, Policy};
 use cacheback::{CacheStatus, FetchError, Job, TaskOptions, cacheback};
 use common::*;
 use tokio::sync::{Mutex, MutexGuard};
@@ -450,4 +451,38 @@ async fn without_an_engine_calls_are_direct() {
     cacheback::Cacheback::uninstall_global();
     assert_eq!(fetch_miss_function("x".into()).await, "JOB-EXECUTED:x");
     assert!(fetch_miss_function::job().is_err());
+}
+
+/// Every policy the attribute can set, each away from its default.
+#[allow(dead_code)]
+#[cacheback(
+    lifetime = 1,
+    refresh_timeout = 2,
+    cache_ttl = 3,
+    fetch_on_stale_threshold = 4,
+    fetch_on_miss = false,
+    cache_alias = "secondary",
+    queue = "q",
+    retry = 2,
+    set_data_kwarg = "d"
+)]
+async fn every_option(param: String) -> String {
+    param
+}
+
+/// The attribute, the setters and `Options::NAMES` agree: each policy named
+/// there is an option of the attribute (its error message lists them), and
+/// setting each one moves it off its default.
+#[test]
+fn the_attribute_sets_every_policy_of_options() {
+    use cacheback::__private::Decorated;
+    let set = serde_json::to_value(<every_option::Spec as Decorated>::options()).unwrap();
+    let default = serde_json::to_value(Options::default()).unwrap();
+    let listed = include_str!("ui/unknown_option.stderr");
+    for name in Options::NAMES {
+        assert_ne!(set[name], default[name], "`every_option` sets `{name}`");
+        // `task_options` is set through `queue` and `retry`.
+        let option = if *name == "task_options" { "queue, retry" } else { name };
+        assert!(listed.contains(option), "the attribute's option list names `{option}`");
+    }
 }

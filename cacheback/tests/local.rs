@@ -174,3 +174,21 @@ async fn settings_put_a_local_cache_in_front_of_redis() {
     .unwrap_err();
     assert!(err.to_string().contains("local"), "an in-process store takes no local cache: {err}");
 }
+
+#[tokio::test]
+async fn a_local_copy_lifetime_over_an_hour_is_a_settings_error_not_a_panic() {
+    for ttl_ms in [3_600_001, u64::MAX] {
+        let settings = Settings::from_json(serde_json::json!({
+            "caches": { "default": { "backend": "redis", "url": redis_url(), "local": { "ttl_ms": ttl_ms } } },
+        }))
+        .unwrap();
+        let err = settings.builder().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { key, .. } if key == "initializers.cacheback.caches.default.local.ttl_ms"),
+            "{err}"
+        );
+    }
+    // Built by hand, a huge time-to-live is clamped rather than a panic in moka.
+    let local = LocalCache::new(Duration::MAX);
+    assert_eq!(local.time_to_live(), Duration::MAX);
+}

@@ -14,9 +14,10 @@ use loco_rs::environment::Environment;
 use loco_rs::task::Tasks;
 use loco_rs::{Result, db};
 use migration::Migrator;
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 
-use crate::models::_entities::dummy_models;
+use crate::config::Settings;
+use crate::models::dummy_models;
 use crate::{controllers, jobs};
 
 /// `fixtures/` of the workspace: from its root (`cargo loco`), or from the
@@ -26,18 +27,13 @@ fn fixtures_dir() -> PathBuf {
     if here.is_dir() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures") }
 }
 
-/// `settings.<name>` in the app's config (the sandbox's own settings).
-pub fn setting<'a>(ctx: &'a AppContext, name: &str) -> Option<&'a serde_json::Value> {
-    ctx.config.settings.as_ref().and_then(|s| s.get(name))
-}
-
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes
 /// [`converge`] across processes.
 const SETUP_LOCK: i64 = 0x6361_6368_6562_6163; // b"cachebac"
 
 /// Seeds the 100 rows if the table is empty.
 async fn seed_if_empty(ctx: &AppContext) -> Result<()> {
-    if dummy_models::Entity::find().count(&ctx.db).await? == 0 {
+    if dummy_models::Entity::is_empty(&ctx.db).await? {
         App::seed(ctx, &fixtures_dir()).await?;
         tracing::info!("seeded dummy_models from fixtures/dummy_models.yaml");
     }
@@ -52,7 +48,7 @@ async fn seed_if_empty(ctx: &AppContext) -> Result<()> {
 /// at once and one would fail on PostgreSQL's catalog constraints. So the
 /// production config leaves `auto_migrate` off and sets `migrate_on_start`.
 async fn converge(ctx: &AppContext) -> Result<()> {
-    let migrate = setting(ctx, "migrate_on_start").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let migrate = Settings::from_context(ctx)?.migrate_on_start;
     // A transaction-scoped advisory lock holds one pooled connection until
     // `commit`; the migrations and the seed run on other connections.
     let lock = if ctx.db.get_database_backend() == DbBackend::Postgres {
@@ -87,6 +83,13 @@ impl Hooks for App {
 
     async fn boot(mode: StartMode, environment: &Environment, config: Config) -> Result<BootResult> {
         create_app::<Self, Migrator>(mode, environment, config).await
+    }
+
+    /// Parses the sandbox's settings, once (see [`Settings`]): a wrong value
+    /// stops every command with a message that names its key.
+    async fn after_context(ctx: AppContext) -> Result<AppContext> {
+        ctx.shared_store.insert(Settings::from_config(&ctx.config)?);
+        Ok(ctx)
     }
 
     /// Every `start` (server, worker or both), not the other CLI commands:

@@ -1,4 +1,13 @@
 //! The seed sandbox's jobs (`dummyapp/jobs.py`) and cached functions (`views.py`).
+//!
+//! These are cacheback jobs, not loco's background workers (the sandbox has
+//! none: cacheback's worker runs the refreshes).
+//!
+//! The module keeps the seed's name on purpose: its path is part of the job
+//! name, hence of the cache keys and the queued payloads, of the functions
+//! cached here (`sandbox::jobs::fetch`, `sandbox::jobs::fetch_with_arg`,
+//! `sandbox::jobs::decorated`: cacheback names a function after its path, with
+//! no override). The job types pin their names with `Job::name()`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,18 +15,9 @@ use std::time::Duration;
 use cacheback::key::KeyError;
 use cacheback::{FetchError, Job, cacheback};
 use loco_rs::app::AppContext;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{DatabaseConnection, DbErr};
 
-use crate::models::_entities::dummy_models::{self, Model};
-
-/// Rows whose name contains `q`, by name (the seed model's ordering).
-async fn names_containing(db: &DatabaseConnection, q: &str) -> Result<Vec<Model>, DbErr> {
-    dummy_models::Entity::find()
-        .filter(dummy_models::Column::Name.contains(q))
-        .order_by_asc(dummy_models::Column::Name)
-        .all(db)
-        .await
-}
+use crate::models::dummy_models::{self, Model};
 
 /// The seed's `VanillaJob`: no arguments, a slow fetch of every row, a miss
 /// refreshed in the background, five seconds to refresh.
@@ -35,7 +35,7 @@ impl Job for VanillaJob {
 
     async fn fetch(&self, _: &()) -> Result<Vec<Model>, FetchError> {
         tokio::time::sleep(self.delay).await;
-        Ok(dummy_models::Entity::find().order_by_asc(dummy_models::Column::Name).all(&self.db).await?)
+        Ok(dummy_models::Entity::all_by_name(&self.db).await?)
     }
 
     fn name() -> std::borrow::Cow<'static, str> {
@@ -68,10 +68,7 @@ impl Job for KeyedJob {
     type Output = Vec<Model>;
 
     async fn fetch(&self, (name,): &(String,)) -> Result<Vec<Model>, FetchError> {
-        Ok(dummy_models::Entity::find()
-            .filter(dummy_models::Column::Name.eq(name.as_str()))
-            .all(&self.db)
-            .await?)
+        Ok(dummy_models::Entity::named(&self.db, name).await?)
     }
 
     fn name() -> std::borrow::Cow<'static, str> {
@@ -96,18 +93,18 @@ impl Job for KeyedJob {
 
 /// The seed's `fetch()`: rows whose name contains "1".
 pub async fn fetch(db: DatabaseConnection) -> Result<Vec<Model>, DbErr> {
-    names_containing(&db, "1").await
+    dummy_models::Entity::names_containing(&db, "1").await
 }
 
 /// The seed's `fetch_with_arg(q)`: rows whose name contains `q`.
 pub async fn fetch_with_arg(db: DatabaseConnection, q: String) -> Result<Vec<Model>, DbErr> {
-    names_containing(&db, &q).await
+    dummy_models::Entity::names_containing(&db, &q).await
 }
 
 /// The seed's `@cacheback(5) def decorated(q)`.
 #[cacheback(5)]
 pub async fn decorated(db: &DatabaseConnection, q: String) -> Result<Vec<Model>, DbErr> {
-    names_containing(db, &q).await
+    dummy_models::Entity::names_containing(db, &q).await
 }
 
 /// Registers the jobs a worker may refresh.

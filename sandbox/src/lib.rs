@@ -4,6 +4,7 @@
 //! (see [`controllers::home`]).
 
 pub mod app;
+pub mod config;
 pub mod controllers;
 pub mod jobs;
 pub mod models;

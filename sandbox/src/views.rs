@@ -8,7 +8,7 @@ use axum::response::Response;
 use chrono::format::{Item, StrftimeItems};
 use loco_rs::prelude::*;
 
-use crate::models::_entities::dummy_models::Model;
+use crate::models::dummy_models::Model;
 
 /// The seed's `index.html`: the items, as a list.
 #[derive(Template)]

@@ -1,14 +1,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
 
-use super::{RefreshPayload, RefreshQueue};
-use crate::engine::WeakCacheback;
+use super::{Performer, RefreshPayload, RefreshQueue};
 use crate::error::QueueError;
-use crate::job::TaskOptions;
+use crate::task::TaskOptions;
 
 /// The default number of refreshes an [`InProcessQueue`] runs at once.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -34,9 +33,8 @@ pub struct InProcessQueue {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    cache: OnceLock<WeakCacheback>,
+    performer: OnceLock<Weak<dyn Performer>>,
     manual: bool,
     pending: Mutex<VecDeque<RefreshPayload>>,
     permits: Arc<Semaphore>,
@@ -44,6 +42,16 @@ struct Inner {
     idle: Notify,
     enqueued: AtomicU64,
     closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessQueue")
+            .field("manual", &self.manual)
+            .field("running", &self.running)
+            .field("enqueued", &self.enqueued)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds an [`InProcessQueue`].
@@ -77,7 +85,7 @@ impl InProcessQueueBuilder {
     pub fn build(self) -> InProcessQueue {
         InProcessQueue {
             inner: Arc::new(Inner {
-                cache: OnceLock::new(),
+                performer: OnceLock::new(),
                 manual: self.manual,
                 pending: Mutex::new(VecDeque::new()),
                 permits: Arc::new(Semaphore::new(self.concurrency)),
@@ -210,8 +218,7 @@ impl InProcessQueue {
 
 impl Inner {
     async fn run(&self, payload: RefreshPayload) {
-        let cache = self.cache.get().and_then(WeakCacheback::upgrade);
-        let Some(cache) = cache else {
+        let Some(performer) = self.performer.get().and_then(Weak::upgrade) else {
             tracing::error!(
                 target: "cacheback",
                 job = %payload.job,
@@ -220,7 +227,7 @@ impl Inner {
             return;
         };
         // `perform` logs its own failures; an in-process refresh has no retry.
-        let _ = cache.perform(&payload).await;
+        let _ = performer.perform(&payload).await;
     }
 }
 
@@ -259,7 +266,7 @@ impl RefreshQueue for InProcessQueue {
         Ok(())
     }
 
-    fn attach(&self, cache: WeakCacheback) {
-        let _ = self.inner.cache.set(cache);
+    fn attach(&self, performer: Weak<dyn Performer>) {
+        let _ = self.inner.performer.set(performer);
     }
 }

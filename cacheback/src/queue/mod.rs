@@ -1,50 +1,51 @@
 //! The refresh queue seam: how a refresh gets from a reader to a worker.
 //!
 //! The engine hands a [`RefreshPayload`] to a [`RefreshQueue`]; whatever runs
-//! the queue calls [`Cacheback::perform`](crate::Cacheback::perform) with it.
+//! the queue hands it to a [`Performer`] (the engine:
+//! [`Cacheback::perform`](crate::Cacheback::perform)). Queues know the engine
+//! only through that trait.
 //! [`InProcessQueue`] (tokio tasks in this process) is the embedded default; a
 //! Sidekiq queue plugs in through the same trait.
 
 use std::fmt::Debug;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use crate::engine::WeakCacheback;
-use crate::error::QueueError;
-use crate::job::TaskOptions;
+use crate::error::{Error, QueueError};
+use crate::payload::RefreshOutcome;
+pub use crate::payload::RefreshPayload;
+use crate::task::TaskOptions;
 
 mod in_process;
 pub mod sidekiq;
 
 pub use self::in_process::{DEFAULT_CONCURRENCY, InProcessQueue, InProcessQueueBuilder};
 
-/// Everything a worker needs to run one refresh: the registered job name, the
-/// job's [`init_state`](crate::Job::init_state), the prepared call arguments,
-/// and the cache key they were computed into.
+/// Runs refreshes: what a queue hands its payloads to. The engine
+/// ([`Cacheback`](crate::Cacheback)) is one; a queue asks for nothing more.
 ///
 /// ```
-/// use cacheback::queue::RefreshPayload;
-/// let payload = RefreshPayload {
-///     job: "app::UserTweets".into(),
-///     state: serde_json::Value::Null,
-///     args: serde_json::json!(["bob"]),
-///     key: "app::UserTweets:0123".into(),
-/// };
-/// let json = serde_json::to_value(&payload).unwrap();
-/// assert_eq!(json["job"], "app::UserTweets");
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use cacheback::queue::{Performer, RefreshPayload};
+/// use cacheback::{Error, RefreshOutcome};
+///
+/// /// Counts what it is given and refreshes nothing.
+/// struct Counting(std::sync::atomic::AtomicUsize);
+///
+/// #[async_trait]
+/// impl Performer for Counting {
+///     async fn perform(self: Arc<Self>, _: &RefreshPayload) -> Result<RefreshOutcome, Error> {
+///         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///         Ok(RefreshOutcome::SkippedFresh)
+///     }
+/// }
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RefreshPayload {
-    /// The job's [name](crate::Job::name).
-    pub job: String,
-    /// The job's [`init_state`](crate::Job::init_state).
-    #[serde(default)]
-    pub state: serde_json::Value,
-    /// The prepared call arguments.
-    pub args: serde_json::Value,
-    /// The cache key of the call.
-    pub key: String,
+#[async_trait]
+pub trait Performer: Send + Sync + 'static {
+    /// Runs one refresh (for the engine: [`Cacheback::perform`](crate::Cacheback::perform)).
+    async fn perform(self: Arc<Self>, payload: &RefreshPayload) -> Result<RefreshOutcome, Error>;
 }
 
 /// A queue of refreshes.
@@ -72,9 +73,10 @@ pub trait RefreshQueue: Send + Sync + Debug + 'static {
     async fn enqueue(&self, payload: RefreshPayload, options: &TaskOptions) -> Result<(), QueueError>;
 
     /// Called once by [`Builder::build`](crate::Builder::build) with the
-    /// handle the queue serves; a queue that runs refreshes in this process
-    /// keeps it. The default ignores it.
-    fn attach(&self, _cache: WeakCacheback) {}
+    /// engine the queue serves, as a weak reference (the engine holds its
+    /// queue): a queue that runs refreshes in this process keeps it. The
+    /// default ignores it.
+    fn attach(&self, _performer: Weak<dyn Performer>) {}
 
     /// Checks that the queue's backend answers.
     async fn ping(&self) -> Result<(), QueueError> {

@@ -69,7 +69,7 @@ impl RedisStore {
         RedisStoreBuilder {
             url: url.into(),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            timeout: Duration::from_secs(2),
+            timeout: crate::connection::DEFAULT_TIMEOUT,
         }
     }
 

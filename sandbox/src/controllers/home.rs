@@ -21,12 +21,10 @@ use cacheback::function::FunctionJob;
 use cacheback::orm::{Filters, QuerySetFilterJob};
 use loco_rs::prelude::*;
 
+use crate::config::Settings;
 use crate::jobs::{Items, KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
-use crate::models::_entities::dummy_models;
+use crate::models::dummy_models;
 use crate::views;
-
-/// The default delay of [`VanillaJob`]'s fetch: the seed's 10 s.
-const VANILLA_DELAY_MS: u64 = 10_000;
 
 /// The page: the items one of the jobs returns (nothing yet on a miss being refreshed).
 pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery) -> Result<Response> {
@@ -59,7 +57,8 @@ pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery
     } else if params.has("decorator") {
         Some(Arc::new(decorated(&db, "3".to_owned()).await?))
     } else {
-        cache.job(VanillaJob { db, delay: vanilla_delay(&ctx) }).get(&()).await.map_err(cache_error)?
+        let delay = Settings::from_context(&ctx)?.vanilla_delay();
+        cache.job(VanillaJob { db, delay }).get(&()).await.map_err(cache_error)?
     };
     views::index(items.as_deref().map_or(&[], Vec::as_slice))
 }
@@ -94,14 +93,6 @@ impl<'a> Params<'a> {
     fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(n, _)| n == name)
     }
-}
-
-/// `settings.vanilla_delay_ms` in the app's config, or the seed's 10 s.
-pub fn vanilla_delay(ctx: &AppContext) -> Duration {
-    let ms = crate::app::setting(ctx, "vanilla_delay_ms")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(VANILLA_DELAY_MS);
-    Duration::from_millis(ms)
 }
 
 fn bad_request(err: impl std::fmt::Display) -> Error {

@@ -6,8 +6,8 @@ use redis::aio::ConnectionManager;
 
 use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS};
 use crate::error::QueueError;
-use crate::job::{Retry, TaskOptions};
 use crate::queue::{RefreshPayload, RefreshQueue};
+use crate::task::{Retry, TaskOptions};
 
 /// Enqueues refreshes as Sidekiq jobs.
 ///
@@ -71,7 +71,7 @@ impl SidekiqQueue {
             default_queue: DEFAULT_QUEUE.to_owned(),
             default_retry: Retry::Enabled(true),
             per_job: HashMap::new(),
-            timeout: Duration::from_secs(2),
+            timeout: crate::connection::DEFAULT_TIMEOUT,
         }
     }
 

@@ -35,6 +35,12 @@ pub const DEFAULT_QUEUE: &str = "cacheback";
 
 /// Sidekiq's default number of retries for `"retry": true`.
 pub const DEFAULT_MAX_RETRIES: u32 = 25;
+/// How many refreshes a worker runs at once by default (Sidekiq's 10).
+pub const DEFAULT_CONCURRENCY: usize = 10;
+/// How long a stopping worker waits for in-flight refreshes by default (Sidekiq's 25 s).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
+/// How often due retries go back onto their queues by default (Sidekiq's 5 s).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A job as Sidekiq stores it. Fields cacheback does not know are kept as
 /// they are; absent fields are not written (no `null`s).

@@ -7,10 +7,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::client::{connect, push};
-use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS, now, retry_delay};
-use crate::engine::Cacheback;
+use super::{
+    DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE, DEFAULT_SHUTDOWN_TIMEOUT, Message,
+    REFRESH_CLASS, now, retry_delay,
+};
 use crate::error::{Error, QueueError};
-use crate::queue::RefreshPayload;
+use crate::queue::{Performer, RefreshPayload};
 
 /// Dead jobs are kept this long (Sidekiq's default: six months)...
 const DEAD_TIMEOUT: Duration = Duration::from_secs(180 * 24 * 3600);
@@ -18,6 +20,10 @@ const DEAD_TIMEOUT: Duration = Duration::from_secs(180 * 24 * 3600);
 const DEAD_MAX_JOBS: isize = 10_000;
 /// How long a fetcher blocks on `BRPOP` before looking at the shutdown flag.
 const FETCH_TIMEOUT_SECS: f64 = 1.0;
+/// The least response timeout of a fetcher's own connection: an idle `BRPOP`
+/// answers only after [`FETCH_TIMEOUT_SECS`], so a shorter response timeout
+/// (the configured one may be 500 ms) would fail every idle fetch.
+const FETCH_MIN_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs cacheback refreshes from Sidekiq queues.
 ///
@@ -54,7 +60,7 @@ pub struct SidekiqWorker {
 }
 
 struct Inner {
-    cache: Cacheback,
+    performer: Arc<dyn Performer>,
     url: String,
     conn: ConnectionManager,
     queues: Vec<String>,
@@ -86,15 +92,24 @@ impl std::fmt::Debug for SidekiqWorker {
 /// # let _ = builder;
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct SidekiqWorkerBuilder {
-    cache: Cacheback,
+    performer: Arc<dyn Performer>,
     url: String,
     queues: Vec<String>,
     concurrency: usize,
     shutdown_timeout: Duration,
     poll_interval: Duration,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for SidekiqWorkerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidekiqWorkerBuilder")
+            .field("url", &self.url)
+            .field("queues", &self.queues)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SidekiqWorkerBuilder {
@@ -143,7 +158,7 @@ impl SidekiqWorkerBuilder {
         let conn = connect(&self.url, self.timeout).await?;
         Ok(SidekiqWorker {
             inner: Arc::new(Inner {
-                cache: self.cache,
+                performer: self.performer,
                 url: self.url,
                 conn,
                 queues: self.queues,
@@ -184,16 +199,18 @@ enum Outcome {
 }
 
 impl SidekiqWorker {
-    /// Configures a worker running `cache`'s registered jobs from the Redis at `url`.
-    pub fn builder(cache: Cacheback, url: impl Into<String>) -> SidekiqWorkerBuilder {
+    /// Configures a worker running refreshes from the Redis at `url` with
+    /// `performer`: a [`Cacheback`](crate::Cacheback), which runs its
+    /// registered jobs.
+    pub fn builder(performer: impl Performer, url: impl Into<String>) -> SidekiqWorkerBuilder {
         SidekiqWorkerBuilder {
-            cache,
+            performer: Arc::new(performer),
             url: url.into(),
             queues: vec![DEFAULT_QUEUE.to_owned()],
-            concurrency: 10,
-            shutdown_timeout: Duration::from_secs(25),
-            poll_interval: Duration::from_secs(5),
-            timeout: Duration::from_secs(2),
+            concurrency: DEFAULT_CONCURRENCY,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            timeout: crate::connection::DEFAULT_TIMEOUT,
         }
     }
 
@@ -363,7 +380,7 @@ impl Inner {
         while !*stopped.borrow() {
             let c = match &mut conn {
                 Some(c) => c,
-                None => match connect(&self.url, self.timeout.max(Duration::from_secs(2))).await {
+                None => match connect(&self.url, self.timeout.max(FETCH_MIN_RESPONSE_TIMEOUT)).await {
                     Ok(c) => conn.insert(c),
                     Err(err) => {
                         tracing::error!(target: "cacheback", error = %err, "Sidekiq fetcher cannot connect; retrying");
@@ -470,7 +487,11 @@ impl Inner {
         };
         let payload: RefreshPayload = serde_json::from_value(arg.clone())
             .map_err(|e| ("ArgumentError".to_owned(), format!("not a cacheback refresh payload: {e}")))?;
-        self.cache.perform(&payload).await.map(drop).map_err(|e| (error_class(&e).to_owned(), e.to_string()))
+        Arc::clone(&self.performer)
+            .perform(&payload)
+            .await
+            .map(drop)
+            .map_err(|e| (error_class(&e).to_owned(), e.to_string()))
     }
 
     /// Sidekiq's retry: the `retry` set with backoff, then the `dead` set.

@@ -1,4 +1,5 @@
-//! The seed's `DummyModel`.
+//! The seed's `DummyModel`: the entity (its behaviour and queries are in
+//! [`crate::models::dummy_models`]).
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,5 +20,3 @@ pub struct Model {
 /// No relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,140 @@
+//! Signature analysis: what a `#[cacheback]` function takes and returns,
+//! refusing what cannot be cached with a message that says why.
+
+use proc_macro2::TokenStream as TokenStream2;
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type, Visibility};
+
+/// An argument of the cached function.
+pub(crate) struct Argument {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+}
+
+/// What the generated code needs to know of the function.
+pub(crate) struct Signature {
+    /// A leading `&Context` argument: its name and `Context`.
+    pub(crate) context: Option<(Ident, Type)>,
+    /// The other arguments: the cache key and the refresh payload.
+    pub(crate) arguments: Vec<Argument>,
+    /// The cached value (`T` of `Result<T, E>`, or the return type).
+    pub(crate) output: Type,
+    /// `E` of `Result<T, E>`, or `Infallible`.
+    pub(crate) error: Type,
+    /// Whether the function returns a `Result`.
+    pub(crate) fallible: bool,
+    /// The visibility of the generated module's items.
+    pub(crate) inner_vis: TokenStream2,
+}
+
+/// Checks the signature of a `#[cacheback]` function and splits it into
+/// what the generated code needs.
+pub(crate) fn analyze(function: &ItemFn) -> syn::Result<Signature> {
+    let sig = &function.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            sig.fn_token.span(),
+            "#[cacheback] caches an `async fn`: its refreshes run in the background",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new_spanned(&sig.generics, "#[cacheback] functions cannot be generic"));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(syn::Error::new_spanned(variadic, "#[cacheback] functions cannot be variadic"));
+    }
+
+    // A leading `&Context` argument; the others are keyed and queued, so owned.
+    let mut inputs = sig.inputs.iter().peekable();
+    let mut context: Option<(Ident, Type)> = None;
+    if let Some(FnArg::Typed(first)) = inputs.peek()
+        && let Type::Reference(reference) = &*first.ty
+    {
+        if reference.mutability.is_some() {
+            return Err(syn::Error::new_spanned(
+                &first.ty,
+                "the context argument of a #[cacheback] function must be a shared reference (`&T`)",
+            ));
+        }
+        if reference.lifetime.is_some() {
+            return Err(syn::Error::new_spanned(
+                &first.ty,
+                "the context argument of a #[cacheback] function cannot name a lifetime",
+            ));
+        }
+        context = Some((pattern_ident(&first.pat)?, (*reference.elem).clone()));
+        inputs.next();
+    }
+    let mut arguments = Vec::new();
+    for input in inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                return Err(syn::Error::new_spanned(
+                    receiver,
+                    "#[cacheback] cannot cache a method (`self` receiver): use a free `async fn`, with the receiver's state as a context or an argument",
+                ));
+            }
+            FnArg::Typed(typed) => {
+                let ident = pattern_ident(&typed.pat)?;
+                if let Type::Reference(_) = &*typed.ty {
+                    return Err(syn::Error::new_spanned(
+                        &typed.ty,
+                        format!(
+                            "argument `{ident}` of a #[cacheback] function is a reference: cached arguments must be owned \
+                             (they are keyed and sent to workers); only a leading context argument may be `&T`"
+                        ),
+                    ));
+                }
+                arguments.push(Argument { ident, ty: (*typed.ty).clone() });
+            }
+        }
+    }
+
+    let (output, error, fallible) = match &sig.output {
+        ReturnType::Default => (syn::parse_quote!(()), syn::parse_quote!(::std::convert::Infallible), false),
+        ReturnType::Type(_, ty) => match result_parts(ty) {
+            Some((ok, err)) => (ok, err, true),
+            None => ((**ty).clone(), syn::parse_quote!(::std::convert::Infallible), false),
+        },
+    };
+
+    let vis = &function.vis;
+    let inner_vis: TokenStream2 = match vis {
+        Visibility::Inherited => quote! { pub(super) },
+        Visibility::Public(_) => quote! { pub },
+        Visibility::Restricted(r) if r.path.is_ident("crate") => quote! { #vis },
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "#[cacheback] functions are private, `pub(crate)` or `pub`",
+            ));
+        }
+    };
+
+    Ok(Signature { context, arguments, output, error, fallible, inner_vis })
+}
+
+fn pattern_ident(pat: &Pat) -> syn::Result<Ident> {
+    match pat {
+        Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => Ok(ident.ident.clone()),
+        other => Err(syn::Error::new_spanned(other, "#[cacheback] function arguments must be plain names")),
+    }
+}
+
+/// `Result<T, E>` (any path ending in `Result` with two type arguments).
+fn result_parts(ty: &Type) -> Option<(Type, Type)> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    });
+    let ok = types.next()?;
+    let err = types.next()?;
+    Some((ok, err))
+}
