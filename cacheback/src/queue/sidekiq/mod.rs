@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 mod client;
+mod sets;
 mod worker;
 
 pub use self::client::{SidekiqQueue, SidekiqQueueBuilder};

@@ -6,18 +6,15 @@ use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::client::{connect, push};
+use super::client::connect;
+use super::sets::{self, Outcome};
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE, DEFAULT_SHUTDOWN_TIMEOUT, Message,
-    REFRESH_CLASS, now, retry_delay,
+    REFRESH_CLASS,
 };
 use crate::error::{Error, QueueError};
 use crate::queue::{Performer, RefreshPayload};
 
-/// Dead jobs are kept this long (Sidekiq's default: six months)...
-const DEAD_TIMEOUT: Duration = Duration::from_secs(180 * 24 * 3600);
-/// ...and at most this many (Sidekiq's default).
-const DEAD_MAX_JOBS: isize = 10_000;
 /// How long a fetcher blocks on `BRPOP` before looking at the shutdown flag.
 const FETCH_TIMEOUT_SECS: f64 = 1.0;
 /// The least response timeout of a fetcher's own connection: an idle `BRPOP`
@@ -189,15 +186,6 @@ pub struct DrainReport {
 /// shutdown puts back.
 type InFlight = Arc<Mutex<Option<(String, String)>>>;
 
-/// What became of one job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Retried,
-    Dead,
-    Discarded,
-}
-
 impl SidekiqWorker {
     /// Configures a worker running refreshes from the Redis at `url` with
     /// `performer`: a [`Cacheback`](crate::Cacheback), which runs its
@@ -256,7 +244,7 @@ impl SidekiqWorker {
     ///
     /// Redis failed.
     pub async fn enqueue_due(&self) -> Result<usize, QueueError> {
-        self.inner.enqueue_due().await
+        sets::enqueue_due(&mut self.inner.conn.clone()).await
     }
 
     /// Starts the fetchers and the retry poller.
@@ -412,7 +400,7 @@ impl Inner {
     async fn poll_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         let mut round: u64 = 0;
         while !*stopped.borrow() {
-            if let Err(err) = self.enqueue_due().await {
+            if let Err(err) = sets::enqueue_due(&mut self.conn.clone()).await {
                 tracing::error!(target: "cacheback", error = %err, "Unable to enqueue due retries");
             }
             // Jitter between 0.5 and 1.5 poll intervals, so processes spread out.
@@ -426,51 +414,25 @@ impl Inner {
         }
     }
 
-    async fn enqueue_due(&self) -> Result<usize, QueueError> {
-        let mut conn = self.conn.clone();
-        let mut moved = 0;
-        for set in ["schedule", "retry"] {
-            loop {
-                let due: Option<String> =
-                    pop_due_script().key(set).arg(now()).invoke_async(&mut conn).await.map_err(|e| {
-                        QueueError::with_source(format!("Redis refused to pop from `{set}`"), e)
-                    })?;
-                let Some(raw) = due else { break };
-                match serde_json::from_str::<Message>(&raw) {
-                    Ok(mut msg) => {
-                        msg.enqueued_at = Some(now());
-                        push(&mut conn, &msg).await?;
-                        moved += 1;
-                    }
-                    Err(err) => {
-                        tracing::error!(target: "cacheback", error = %err, job = %raw, "Invalid job in `{set}`; sent to the dead set");
-                        self.bury(&raw).await?;
-                    }
-                }
-            }
-        }
-        Ok(moved)
-    }
-
     async fn process(&self, raw: &str) -> Result<Outcome, QueueError> {
         let msg: Message = match serde_json::from_str(raw) {
             Ok(msg) => msg,
             Err(err) => {
                 tracing::error!(target: "cacheback", error = %err, job = %raw, "Job is not valid JSON; sent to the dead set");
-                self.count(false).await;
-                self.bury(raw).await?;
+                sets::count(&mut self.conn.clone(), false).await;
+                sets::bury(&mut self.conn.clone(), raw).await?;
                 return Ok(Outcome::Dead);
             }
         };
         match self.perform(&msg).await {
             Ok(()) => {
-                self.count(true).await;
+                sets::count(&mut self.conn.clone(), true).await;
                 Ok(Outcome::Done)
             }
             Err((class, message)) => {
                 tracing::error!(target: "cacheback", jid = %msg.jid, error_class = %class, "Refresh job failed: {message}");
-                self.count(false).await;
-                self.fail(msg, class, message).await
+                sets::count(&mut self.conn.clone(), false).await;
+                sets::retry_or_bury(&mut self.conn.clone(), msg, class, message).await
             }
         }
     }
@@ -493,74 +455,6 @@ impl Inner {
             .map(drop)
             .map_err(|e| (error_class(&e).to_owned(), e.to_string()))
     }
-
-    /// Sidekiq's retry: the `retry` set with backoff, then the `dead` set.
-    async fn fail(&self, mut msg: Message, class: String, message: String) -> Result<Outcome, QueueError> {
-        let Some(max) = msg.max_retries() else {
-            tracing::warn!(target: "cacheback", jid = %msg.jid, "Job has `retry: false`: discarded");
-            return Ok(Outcome::Discarded);
-        };
-        let at = now();
-        let count = match msg.retry_count {
-            Some(previous) => {
-                msg.retried_at = Some(at);
-                previous + 1
-            }
-            None => {
-                msg.failed_at = Some(at);
-                0
-            }
-        };
-        msg.retry_count = Some(count);
-        msg.error_class = Some(class);
-        msg.error_message = Some(message);
-        if let Some(serde_json::Value::String(queue)) = msg.extra.get("retry_queue") {
-            msg.queue = queue.clone();
-        }
-        let json = serde_json::to_string(&msg)
-            .map_err(|e| QueueError::with_source("the job does not serialize", e))?;
-        let mut conn = self.conn.clone();
-        if count < max {
-            let jitter = u32::from(blake3::hash(msg.jid.as_bytes()).as_bytes()[0]) + count;
-            let when = at + retry_delay(count, jitter).as_secs_f64();
-            let () = conn
-                .zadd("retry", json, when)
-                .await
-                .map_err(|e| QueueError::with_source("Redis refused ZADD retry", e))?;
-            return Ok(Outcome::Retried);
-        }
-        tracing::warn!(target: "cacheback", jid = %msg.jid, "Job retries exhausted; sent to the dead set");
-        self.bury(&json).await?;
-        Ok(Outcome::Dead)
-    }
-
-    /// Adds a job to the dead set, trimmed as Sidekiq trims it.
-    async fn bury(&self, raw: &str) -> Result<(), QueueError> {
-        let at = now();
-        redis::pipe()
-            .atomic()
-            .zadd("dead", raw, at)
-            .ignore()
-            .zrembyscore("dead", "-inf", at - DEAD_TIMEOUT.as_secs_f64())
-            .ignore()
-            .zremrangebyrank("dead", 0, -DEAD_MAX_JOBS - 1)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| QueueError::with_source("Redis refused ZADD dead", e))
-    }
-
-    /// Sidekiq's `stat:processed` and `stat:failed` counters.
-    async fn count(&self, ok: bool) {
-        let mut pipe = redis::pipe();
-        pipe.incr("stat:processed", 1).ignore();
-        if !ok {
-            pipe.incr("stat:failed", 1).ignore();
-        }
-        if let Err(err) = pipe.query_async::<()>(&mut self.conn.clone()).await {
-            tracing::warn!(target: "cacheback", error = %err, "Unable to count a job in the Sidekiq stats");
-        }
-    }
 }
 
 /// The Sidekiq `error_class` of a refresh failure.
@@ -572,21 +466,4 @@ fn error_class(err: &Error) -> &'static str {
         Error::Store { .. } | Error::VerifyWrite { .. } => "Cacheback::StoreError",
         _ => "Cacheback::Error",
     }
-}
-
-/// Pops the first member of a sorted set scored at or before now, atomically.
-fn pop_due_script() -> &'static redis::Script {
-    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| {
-        redis::Script::new(
-            r"
-            local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-            if due[1] then
-              redis.call('ZREM', KEYS[1], due[1])
-              return due[1]
-            end
-            return false
-            ",
-        )
-    })
 }
