@@ -74,7 +74,8 @@ fn redis_floor(conn: &redis::aio::ConnectionManager, key: &Arc<str>) -> Step {
     let (mut conn, key) = (conn.clone(), Arc::clone(key));
     Box::pin(async move {
         let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
-        let (expiry, rows): (f64, Option<Vec<Row>>) = serde_json::from_slice(&bytes).unwrap();
+        let (expiry, rows, _fetched): (f64, Option<Vec<Row>>, serde::de::IgnoredAny) =
+            serde_json::from_slice(&bytes).unwrap();
         assert_eq!(rows.as_ref().unwrap().len(), 100);
         black_box((expiry, rows));
     })

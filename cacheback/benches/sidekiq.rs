@@ -82,6 +82,7 @@ async fn run() {
                 state: serde_json::Value::Null,
                 args: serde_json::json!([n]),
                 key: job.key(&(n,)).unwrap(),
+                queued_at: None,
             };
             serde_json::to_string(&queue.message(payload, &TaskOptions::default()).unwrap()).unwrap()
         })

@@ -1,28 +1,173 @@
-//! The one way cacheback opens Redis: a reconnecting connection with bounded
-//! waits, shared by the Redis store and the Sidekiq queue and worker.
+//! The one way cacheback opens Redis: a reconnecting connection whose every
+//! request (and the connecting itself) returns within its timeout, shared by
+//! the Redis store and the Sidekiq queue and worker.
+//!
+//! # Why this is hand-written
+//!
+//! `redis`'s [`ConnectionManager`] has a connection and a response timeout,
+//! but neither bounds a request as a whole:
+//!
+//! * the response timeout applies per attempt, from the moment the command is
+//!   sent, not to the wait for the connection the command needs;
+//! * a request that finds the connection being re-established awaits the
+//!   whole reconnect cycle (every attempt, each up to the connection timeout,
+//!   and the backoff sleeps between them), bounded by none of them;
+//! * when a reconnect cycle fails, the manager keeps its error and hands it to
+//!   the next request, which only then starts a new cycle: the first request
+//!   after Redis comes back fails with the outage's error.
+//!
+//! [`RedisConnection`] runs each request under one deadline covering all of
+//! that, and retries a request that failed on a broken connection once (the
+//! manager reconnects in between, and the retry awaits that reconnection), so
+//! the first request after an outage goes through.
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
-/// The default connect and response timeout of every Redis connection
-/// (stores, queues, workers): 2 s.
+/// The default timeout of every Redis connection (stores, queues, workers),
+/// for connecting and for each request: 2 s.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Connects to `url`; `timeout` bounds connecting and every response, so a
-/// request waits at most that long on an unreachable Redis before failing over.
+/// A [`ConnectionManager`] whose requests return within a deadline, retrying
+/// once on a broken connection. Cheap to clone: clones share the connection.
+///
+/// Every request (`AsyncCommands` methods, pipelines, `Script::invoke_async`,
+/// `redis::cmd(..).query_async`) runs under one deadline of `timeout`, covering
+/// the wait for a (re)connection, both attempts and the responses. Past it,
+/// the request fails with an I/O error (`TimedOut`) "timed out after N ms".
+/// A Lua script call is one request, except the first after Redis lost its
+/// script cache (`NOSCRIPT`, then `SCRIPT LOAD` and the call again: three,
+/// each bounded).
+///
+/// Within the deadline, a request whose first attempt fails on the
+/// connection (dropped, reset, refused, broken pipe, or the error a failed
+/// reconnect left behind) is sent once more: on these errors the manager
+/// starts a new connection and swaps it in before the error comes back
+/// (`reconnect_if_dropped!`/`reconnect_if_io_error!` in redis 1.8's
+/// `connection_manager.rs`), and the retry awaits it. (A response timeout
+/// is an I/O error too, but the manager keeps its connection after one; as
+/// the response timeout is the deadline, no time is left for a retry then.) A command that reached Redis before its connection broke may
+/// thus run twice; for the one non-idempotent command cacheback sends, a
+/// Sidekiq push (`LPUSH`), that is a duplicate refresh job, which the refresh
+/// absorbs (it skips an item that is fresh by then).
+#[derive(Clone)]
+pub(crate) struct RedisConnection {
+    manager: ConnectionManager,
+    /// The deadline of each request; `None` only for blocking commands (see
+    /// [`without_deadline`](Self::without_deadline)).
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConnection").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+impl RedisConnection {
+    /// The same connection without the overall deadline, still retrying once:
+    /// the wait for a reconnection is bounded by the connection timeout, and
+    /// each attempt by the response timeout counted from when its command is
+    /// sent, so a slow reconnection never shortens the time a command has.
+    /// For blocking commands (the worker's `BRPOP`): a deadline cutting a
+    /// `BRPOP` that Redis already answered would lose the popped job.
+    pub(crate) fn without_deadline(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let manager = &mut self.manager;
+        Box::pin(bounded(self.timeout, async move {
+            match manager.send_packed_command(cmd).await {
+                Err(err) if is_connection_error(&err) => {
+                    retrying(&err);
+                    manager.send_packed_command(cmd).await
+                }
+                done => done,
+            }
+        }))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let manager = &mut self.manager;
+        Box::pin(bounded(self.timeout, async move {
+            match manager.send_packed_commands(pipeline, offset, count).await {
+                Err(err) if is_connection_error(&err) => {
+                    retrying(&err);
+                    manager.send_packed_commands(pipeline, offset, count).await
+                }
+                done => done,
+            }
+        }))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.manager.get_db()
+    }
+}
+
+/// Runs `request` under `timeout`, if any.
+async fn bounded<T>(
+    timeout: Option<Duration>,
+    request: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    match timeout {
+        Some(timeout) => {
+            tokio::time::timeout(timeout, request).await.unwrap_or_else(|_| Err(timed_out(timeout)))
+        }
+        None => request.await,
+    }
+}
+
+fn retrying(err: &RedisError) {
+    tracing::debug!(target: "cacheback", error = %err, "Redis connection broken; retrying once on a new one");
+}
+
+/// Whether `err` means the connection is broken (and the manager is
+/// replacing it), so that the request may go through on the next one.
+fn is_connection_error(err: &RedisError) -> bool {
+    err.is_connection_dropped() || err.is_io_error() || err.is_unrecoverable_error()
+}
+
+/// The error of a request that missed its deadline: an I/O error, so it reads
+/// as Redis being unreachable.
+fn timed_out(timeout: Duration) -> RedisError {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("timed out after {} ms", timeout.as_millis()))
+        .into()
+}
+
+/// Connects to `url`, within `timeout` overall; every request of the
+/// connection then returns within `timeout` too (see [`RedisConnection`]).
 /// On error, returns what failed (for the caller's message) and why.
-pub(crate) async fn connect(
-    url: &str,
-    timeout: Duration,
-) -> Result<ConnectionManager, (String, redis::RedisError)> {
+pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnection, (String, RedisError)> {
     let client = redis::Client::open(url).map_err(|e| (format!("invalid Redis URL `{url}`"), e))?;
+    // Each connection attempt and each response is bounded by `timeout` too,
+    // so nothing the deadline gave up on lingers longer than that.
+    //
+    // No reconnect retries in the manager: a reconnect is one attempt. When it
+    // fails, its (I/O) error makes the next request start a new one, which
+    // that request's retry awaits. So while Redis is down a request fails over
+    // as soon as its connection is refused, rather than waiting out attempts
+    // and backoff sleeps (or, with endless retries, its whole timeout on a
+    // reconnect that cannot succeed); and the first request after Redis
+    // returns connects, instead of getting the outage's error back.
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_with_config(client, config)
+        .set_number_of_retries(0);
+    let manager = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
         .await
-        .map_err(|e| (format!("cannot connect to Redis at `{url}`"), e))
+        .unwrap_or_else(|_| Err(timed_out(timeout)))
+        .map_err(|e| (format!("cannot connect to Redis at `{url}`"), e))?;
+    Ok(RedisConnection { manager, timeout: Some(timeout) })
 }

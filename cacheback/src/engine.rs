@@ -259,6 +259,7 @@ impl Cacheback {
     ///     state: serde_json::Value::Null,
     ///     args: serde_json::json!([]),
     ///     key: "foomodule::BarJob".into(),
+    ///     queued_at: None,
     /// };
     /// let err = cache.perform(&payload).await.unwrap_err();
     /// assert!(matches!(err, Error::UnknownJob { .. }));

@@ -202,7 +202,7 @@ impl<D: Decorated> Refresher for DecoratedRefresher<D> {
                 ),
             })?;
             let args = decode_args::<DecoratedJob<'_, D>>(payload)?;
-            cache.job(DecoratedJob::<D>::new(&context)).refresh_queued(&args, &payload.key).await
+            cache.job(DecoratedJob::<D>::new(&context)).refresh_queued(&args, payload).await
         })
     }
 }

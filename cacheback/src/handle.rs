@@ -6,22 +6,32 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{debug, error, warn};
 
+use crate::clock::Timestamp;
 use crate::engine::Cacheback;
 use crate::error::{Error, StoreError};
 use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Job};
 use crate::local::LocalCache;
 use crate::payload::{RefreshOutcome, RefreshPayload};
-use crate::store::{CacheStore, ClaimMode};
+use crate::store::{CacheStore, StoredValue};
 
 /// The answer of [`JobHandle::lookup`]: the value `get` returns, and how it was found.
 ///
 /// ```
-/// use cacheback::{CacheStatus, Lookup};
-/// let found: Lookup<u32> = Lookup { value: None, status: CacheStatus::Miss, sync_fetch: Some(false) };
-/// assert!(found.value.is_none());
+/// # use cacheback::{Cacheback, CacheStatus, FetchError, Job};
+/// # struct Answer;
+/// # impl Job for Answer {
+/// #     type Args = ();
+/// #     type Output = u32;
+/// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let found = Cacheback::builder().build().unwrap().job(Answer).lookup(&()).await.unwrap();
+/// assert_eq!((found.status, found.sync_fetch, found.refresh_failed), (CacheStatus::Miss, Some(true), false));
+/// # });
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Lookup<T> {
     /// The value, after [`Job::process_result`].
     pub value: Option<Arc<T>>,
@@ -30,6 +40,9 @@ pub struct Lookup<T> {
     /// `Some(true)` if this call fetched, `Some(false)` if it queued a refresh,
     /// `None` on a HIT.
     pub sync_fetch: Option<bool>,
+    /// This call's synchronous fetch failed and the stale value was served
+    /// instead, within the job's [`stale_if_error`](Job::stale_if_error).
+    pub refresh_failed: bool,
 }
 
 /// What [`JobHandle::async_refresh`] did.
@@ -47,6 +60,12 @@ pub enum Dispatch {
     /// The queue failed and so did the synchronous refresh (both logged).
     Failed,
 }
+
+/// The first pause of a process waiting for another's fill of a cold key; it
+/// doubles up to [`FILL_POLL_MAX`].
+const FILL_POLL_FIRST: Duration = Duration::from_millis(2);
+/// The longest pause between two looks at a key another process is filling.
+const FILL_POLL_MAX: Duration = Duration::from_millis(50);
 
 /// A [`Job`] bound to a [`Cacheback`] engine (see [`Cacheback::job`]).
 ///
@@ -130,34 +149,40 @@ impl<J: Job> JobHandle<J> {
     ///
     /// * MISS: fetch synchronously, or store [`empty`](Job::empty) for the
     ///   refresh timeout, queue a refresh and return empty.
-    /// * STALE: past `fetch_on_stale_threshold`, fetch synchronously; otherwise
-    ///   re-store the stale data for the refresh timeout (so a failed refresh
-    ///   cannot leave it in limbo), queue a refresh and return the stale data.
+    /// * STALE: past `fetch_on_stale_threshold` or `max_stale_age`, fetch
+    ///   synchronously (and, within `stale_if_error`, serve the stale data if
+    ///   that fails); otherwise re-store the stale data for the refresh
+    ///   timeout (so a failed refresh cannot leave it in limbo), queue a
+    ///   refresh and return the stale data.
     /// * HIT: return the data.
     ///
-    /// Only the one reader that wins the key's refresh claim queues a refresh;
-    /// concurrent synchronous fetches of one key share one `fetch`.
+    /// The re-store of a STALE or MISS item is a compare-and-set on what this
+    /// reader read: of all the readers that see it at once, exactly one
+    /// queues a refresh, and a reader whose read predates a landed refresh
+    /// leaves it alone. Concurrent synchronous fetches of one key share one
+    /// `fetch`, across processes when the store is shared.
     pub async fn lookup(&self, raw_args: &J::Args) -> Result<Lookup<J::Output>, Error> {
+        // The paths past a HIT are boxed: the future of a lookup stays small,
+        // so a HIT does not pay for the size of the refresh machinery.
         let args = self.job.prepare_args(raw_args);
         let slot = self.slot(&args)?;
         let (key, name) = (&slot.key, J::name());
         let call = Call { args: raw_args };
 
-        let item = match self.read_local_first(&slot).await {
-            Ok(item) => item,
-            // A deploy changed the output type: the old item is a MISS, overwritten below.
-            Err(err @ Error::Decode { .. }) => {
-                warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
-                None
-            }
+        if let Some(copy) = slot.local.and_then(|local| local.get::<J::Output>(key, self.cache.now())) {
+            debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
+            return Ok(self.finish(copy.data, &call, CacheStatus::Hit, None));
+        }
+        let (raw, item) = match self.read_raw(&slot).await {
+            Ok(found) => found,
             // The store is down: serve the read without it.
-            Err(err) => return self.uncached(err, &slot, &args, &call).await,
+            Err(err) => return Box::pin(self.uncached(err, &slot, &args, &call)).await,
         };
 
         let Some(item) = item else {
             if self.job.should_missing_item_be_fetched_synchronously(&args) {
                 debug!(target: "cacheback", "Job {name} with key '{key}' - cache MISS - running synchronous refresh");
-                let data = self.refresh_once(&slot, &args).await?;
+                let data = Box::pin(self.refresh_once(&slot, &args)).await?;
                 return Ok(self.finish(Some(data), &call, CacheStatus::Miss, Some(true)));
             }
             debug!(
@@ -167,13 +192,13 @@ impl<J: Job> JobHandle<J> {
             // Store the empty result until the refresh lands, so that readers in
             // the meantime do not queue refreshes of their own.
             let empty = self.job.empty().map(Arc::new);
-            if self.claim(&slot, &args, ClaimMode::IfFree).await {
-                let timeout = self.job.timeout(self.cache.now(), &args);
-                self.store_item(&slot, timeout, empty.clone()).await?;
-                self.dispatch(&slot, &args).await;
+            let timeout = self.job.timeout(self.cache.now(), &args);
+            if self.replace(&slot, raw.as_ref(), CachedItem::new(timeout, empty.clone(), None)).await? {
+                Box::pin(self.dispatch(&slot, &args)).await;
             }
             return Ok(self.finish(empty, &call, CacheStatus::Miss, Some(false)));
         };
+        let Some(raw) = raw else { unreachable!("an item is read from a stored value") };
 
         let delta = self.cache.now() - item.expiry;
         if delta <= 0.0 {
@@ -181,24 +206,27 @@ impl<J: Job> JobHandle<J> {
             return Ok(self.finish(item.data, &call, CacheStatus::Hit, None));
         }
 
-        if self.job.should_stale_item_be_fetched_synchronously(Duration::from_secs_f64(delta), &args) {
+        if self.must_fetch_stale(&item, delta, &args) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - STALE cache hit - running synchronous refresh");
-            let data = self.refresh_once(&slot, &args).await?;
-            return Ok(self.finish(Some(data), &call, CacheStatus::Stale, Some(true)));
+            return match Box::pin(self.refresh_once(&slot, &args)).await {
+                Ok(data) => Ok(self.finish(Some(data), &call, CacheStatus::Stale, Some(true))),
+                Err(err) if self.may_serve_after_error(&item) => {
+                    warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
+                    Box::pin(self.restore_for_refresh(&slot, &raw, &item, &args, self.job.stale_if_error()))
+                        .await?;
+                    let mut found = self.finish(item.data, &call, CacheStatus::Stale, Some(true));
+                    found.refresh_failed = true;
+                    Ok(found)
+                }
+                Err(err) => Err(err),
+            };
         }
 
         debug!(
             target: "cacheback",
             "Job {name} with key '{key}' - STALE cache hit - triggering async refresh and returning stale result"
         );
-        if self.claim(&slot, &args, ClaimMode::IfFree).await {
-            // Re-store the stale data with the timeout as its expiry: no other
-            // refresh is queued before it passes, and if this one fails the
-            // item goes stale again instead of staying in limbo.
-            let timeout = self.job.timeout(self.cache.now(), &args);
-            self.store_item(&slot, timeout, item.data.clone()).await?;
-            self.dispatch(&slot, &args).await;
-        }
+        Box::pin(self.restore_for_refresh(&slot, &raw, &item, &args, None)).await?;
         Ok(self.finish(item.data, &call, CacheStatus::Stale, Some(false)))
     }
 
@@ -211,9 +239,9 @@ impl<J: Job> JobHandle<J> {
             return Ok(());
         };
         let timeout = self.job.timeout(self.cache.now(), &args);
-        self.store_item(&slot, timeout, item.data).await?;
+        let fetched_at = self.fetched_at(&item);
+        self.store_item(&slot, CachedItem::new(timeout, item.data, Some(fetched_at))).await?;
         // An invalidation is explicit: it queues a refresh even if one is pending.
-        self.claim(&slot, &args, ClaimMode::Force).await;
         self.dispatch(&slot, &args).await;
         Ok(())
     }
@@ -240,7 +268,7 @@ impl<J: Job> JobHandle<J> {
         let slot = self.slot(&args)?;
         let expiry = self.job.expiry(self.cache.now(), &args);
         debug!(target: "cacheback", "Setting {} cache with key '{}', expiry '{expiry}'", J::name(), slot.key);
-        self.store_item(&slot, expiry, Some(Arc::new(data))).await
+        self.store_item(&slot, CachedItem::new(expiry, Some(Arc::new(data)), Some(self.cache.now()))).await
     }
 
     /// [`set`](Self::set) with the data inside the call, as the original's
@@ -324,7 +352,7 @@ impl<J: Job> JobHandle<J> {
     /// write if the engine is configured to.
     pub async fn store_raw(&self, key: &str, expiry: f64, data: Option<J::Output>) -> Result<(), Error> {
         let slot = self.slot_for(key.to_owned())?;
-        self.store_item(&slot, expiry, data.map(Arc::new)).await
+        self.store_item(&slot, CachedItem::new(expiry, data.map(Arc::new), None)).await
     }
 
     // ------------------------------------------------------------------
@@ -332,35 +360,33 @@ impl<J: Job> JobHandle<J> {
     // ------------------------------------------------------------------
 
     /// Runs a queued refresh of prepared `args`: skipped when the item is
-    /// already fresh and nobody holds its refresh claim (another refresh or a
-    /// `set` got there first).
+    /// fresh and was fetched since the refresh was queued (another refresh
+    /// or a `set` got there first, or the queue delivered it twice).
     pub(crate) async fn refresh_queued(
         &self,
         args: &J::Args,
-        queued_key: &str,
+        payload: &RefreshPayload,
     ) -> Result<RefreshOutcome, Error> {
         let slot = self.slot(args)?;
-        if slot.key != queued_key {
+        if slot.key != payload.key {
             warn!(
                 target: "cacheback",
-                "Job {} refresh queued under key '{queued_key}' recomputes to '{}'; using the latter",
+                "Job {} refresh queued under key '{}' recomputes to '{}'; using the latter",
                 J::name(),
+                payload.key,
                 slot.key
             );
         }
-        if self.is_fresh_and_unclaimed(&slot).await {
+        if let Some(queued_at) = payload.queued_at
+            && let Ok(Some(item)) = self.read(&slot).await
+            && item.data.is_some()
+            && item.expiry > self.cache.now()
+            && item.fetched_at.is_some_and(|fetched_at| fetched_at >= queued_at)
+        {
             return Ok(RefreshOutcome::SkippedFresh);
         }
         self.fetch_and_store(&slot, args).await?;
         Ok(RefreshOutcome::Refreshed)
-    }
-
-    async fn is_fresh_and_unclaimed(&self, slot: &Slot<'_>) -> bool {
-        let Ok(Some(item)) = self.read(slot).await else { return false };
-        if item.data.is_none() || item.expiry <= self.cache.now() {
-            return false;
-        }
-        matches!(slot.store.is_claimed(&slot.key, self.cache.now()).await, Ok(false))
     }
 
     // ------------------------------------------------------------------
@@ -388,16 +414,36 @@ impl<J: Job> JobHandle<J> {
         status: CacheStatus,
         sync_fetch: Option<bool>,
     ) -> Lookup<J::Output> {
-        Lookup { value: self.job.process_result(result, call, status, sync_fetch), status, sync_fetch }
+        Lookup {
+            value: self.job.process_result(result, call, status, sync_fetch),
+            status,
+            sync_fetch,
+            refresh_failed: false,
+        }
     }
 
-    /// The item this process holds a fresh [local copy](crate::LocalCache) of,
-    /// or else the store's.
-    async fn read_local_first(&self, slot: &Slot<'_>) -> Result<Option<CachedItem<J::Output>>, Error> {
-        if let Some(item) = slot.local.and_then(|local| local.get(&slot.key, self.cache.now())) {
-            return Ok(Some(item));
+    /// What the store holds: the value as stored (what a compare-and-set
+    /// compares with) and the item it decodes to. An item that does not
+    /// decode (a deploy changed the output type) is a MISS, overwritten by
+    /// the next store. Keeps a local copy of a fresh item.
+    async fn read_raw(
+        &self,
+        slot: &Slot<'_>,
+    ) -> Result<(Option<StoredValue>, Option<CachedItem<J::Output>>), Error> {
+        let Some(raw) = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? else {
+            return Ok((None, None));
+        };
+        let item = match item::decode(&slot.key, &raw) {
+            Ok(item) => item,
+            Err(err) => {
+                warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
+                return Ok((Some(raw), None));
+            }
+        };
+        if let Some(local) = slot.local {
+            local.put(&slot.key, &item, self.cache.now());
         }
-        self.read(slot).await
+        Ok((Some(raw), Some(item)))
     }
 
     /// The item as the store holds it (keeping a local copy if it is fresh).
@@ -405,11 +451,60 @@ impl<J: Job> JobHandle<J> {
         let Some(value) = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? else {
             return Ok(None);
         };
-        let item = item::decode(&slot.key, value)?;
+        let item = item::decode(&slot.key, &value)?;
         if let Some(local) = slot.local {
             local.put(&slot.key, &item, self.cache.now());
         }
         Ok(Some(item))
+    }
+
+    /// When the item's data was fetched; for an item stored by an earlier
+    /// version, when it was stored (its expiry less the lifetime).
+    fn fetched_at(&self, item: &CachedItem<J::Output>) -> Timestamp {
+        item.fetched_at.unwrap_or_else(|| item.expiry - self.job.lifetime().as_secs_f64())
+    }
+
+    /// Whether a stale item is fetched in this call: past the original's
+    /// `fetch_on_stale_threshold` (counted from its last store), or past
+    /// `max_stale_age` (counted from its fetch).
+    fn must_fetch_stale(&self, item: &CachedItem<J::Output>, delta: f64, args: &J::Args) -> bool {
+        let age = self.cache.now() - self.fetched_at(item);
+        self.job.should_stale_item_be_fetched_synchronously(Duration::from_secs_f64(delta), args)
+            || self.job.max_stale_age().is_some_and(|max| age > max.as_secs_f64())
+    }
+
+    /// Whether a stale item may be served when its fetch failed.
+    fn may_serve_after_error(&self, item: &CachedItem<J::Output>) -> bool {
+        let age = self.cache.now() - self.fetched_at(item);
+        item.data.is_some() && self.job.stale_if_error().is_some_and(|bound| age <= bound.as_secs_f64())
+    }
+
+    /// Re-stores a stale item, as read, with the refresh timeout as its
+    /// expiry, and queues its refresh: if this reader is the one whose
+    /// compare-and-set lands. No other refresh is queued before the timeout
+    /// passes, and if this one fails the item goes stale again instead of
+    /// staying in limbo; the expiry is never past `max_stale_age` (nor past
+    /// `bound`, the `stale_if_error` of an item served after a failed fetch).
+    async fn restore_for_refresh(
+        &self,
+        slot: &Slot<'_>,
+        raw: &StoredValue,
+        item: &CachedItem<J::Output>,
+        args: &J::Args,
+        bound: Option<Duration>,
+    ) -> Result<(), Error> {
+        let fetched_at = self.fetched_at(item);
+        // Not past the job's bounds counted from the fetch: there, the item is
+        // stale again and fetched in the request.
+        let bounds = [self.job.max_stale_age(), bound].into_iter().flatten();
+        let expiry = bounds.fold(self.job.timeout(self.cache.now(), args), |expiry, bound| {
+            expiry.min(fetched_at + bound.as_secs_f64())
+        });
+        let restored = CachedItem::new(expiry, item.data.clone(), Some(fetched_at));
+        if self.replace(slot, Some(raw), restored).await? {
+            self.dispatch(slot, args).await;
+        }
+        Ok(())
     }
 
     /// The store could not be read (it is down): answer as on a MISS that
@@ -429,33 +524,74 @@ impl<J: Job> JobHandle<J> {
         Ok(self.finish(Some(data), call, CacheStatus::Miss, Some(true)))
     }
 
-    async fn claim(&self, slot: &Slot<'_>, args: &J::Args, mode: ClaimMode) -> bool {
-        let now = self.cache.now();
-        match slot.store.claim(&slot.key, now, self.job.timeout(now, args), mode).await {
-            Ok(won) => won,
-            Err(e) => {
-                error!(target: "cacheback", error = %slot.error("claim", e), "Unable to claim the refresh");
-                false
-            }
-        }
-    }
-
-    /// Synchronous refresh shared by concurrent callers of one key in this
-    /// process. The first caller re-reads the store before fetching, so a
-    /// caller arriving just after another flight landed reuses its result.
+    /// Synchronous refresh shared by concurrent callers of one key: in this
+    /// process through the singleflight, across processes through the key's
+    /// fill claim. The first caller re-reads the store before fetching, so a
+    /// caller arriving just after another fill landed reuses its result.
     async fn refresh_once(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
         let flight = format!("{}\u{0}{}", slot.alias, slot.key);
         self.cache
             .flights()
             .run(&flight, || async {
-                if let Ok(Some(CachedItem { expiry, data: Some(data) })) = self.read(slot).await
-                    && expiry > self.cache.now()
-                {
+                if let Some(data) = self.fresh_data(slot).await {
                     return Ok(data);
                 }
-                self.fetch_and_store(slot, args).await
+                self.fill(slot, args).await
             })
             .await
+    }
+
+    /// The item's data if the store holds it fresh.
+    async fn fresh_data(&self, slot: &Slot<'_>) -> Option<Arc<J::Output>> {
+        match self.read(slot).await {
+            Ok(Some(CachedItem { expiry, data: Some(data), .. })) if expiry > self.cache.now() => Some(data),
+            _ => None,
+        }
+    }
+
+    /// Fetches and stores under the key's fill claim, or waits for the
+    /// process that holds it. Fails open: if the claim cannot be taken (the
+    /// store is down) or its holder does not deliver (its fetch failed, its
+    /// process died, the refresh timeout passed), this call fetches itself.
+    async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+        let token = crate::id::unique_hex(12);
+        let now = self.cache.now();
+        match slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await {
+            Ok(true) => {
+                let fetched = self.fetch_and_store(slot, args).await;
+                if let Err(e) = slot.store.release(&slot.key, &token).await {
+                    warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
+                }
+                fetched
+            }
+            Ok(false) => match self.wait_for_fill(slot).await {
+                Some(data) => Ok(data),
+                None => self.fetch_and_store(slot, args).await,
+            },
+            Err(e) => {
+                warn!(target: "cacheback", error = %slot.error("claim", e), "Unable to take the fill claim; fetching");
+                self.fetch_and_store(slot, args).await
+            }
+        }
+    }
+
+    /// Polls for the fresh item another process is filling, for at most the
+    /// refresh timeout; `None` once its claim is gone without a fresh item.
+    async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Arc<J::Output>> {
+        let deadline = tokio::time::Instant::now() + self.job.refresh_timeout();
+        let mut pause = FILL_POLL_FIRST;
+        loop {
+            tokio::time::sleep(pause).await;
+            // The claim is read before the item: a holder stores, then releases.
+            let held = slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false);
+            if let Some(data) = self.fresh_data(slot).await {
+                return Some(data);
+            }
+            if !held || tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            pause = (pause * 2).min(FILL_POLL_MAX);
+        }
     }
 
     async fn fetch(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
@@ -467,24 +603,36 @@ impl<J: Job> JobHandle<J> {
     }
 
     async fn fetch_and_store(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+        let started = self.cache.now();
         let data = self.fetch(slot, args).await?;
         let expiry = self.job.expiry(self.cache.now(), args);
-        self.store_item(slot, expiry, Some(Arc::clone(&data))).await?;
-        if let Err(e) = slot.store.release(&slot.key).await {
-            warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the refresh claim");
-        }
+        self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(started))).await?;
         Ok(data)
     }
 
-    async fn store_item(
+    /// Writes `item` if the store still holds `expected`; returns whether it did.
+    async fn replace(
         &self,
         slot: &Slot<'_>,
-        expiry: f64,
-        data: Option<Arc<J::Output>>,
-    ) -> Result<(), Error> {
-        let verify = self.cache.verifies_writes() && data.is_some();
-        let copy = slot.local.map(|local| (local, CachedItem { expiry, data: data.clone() }));
-        let value = item::encode(slot.store.representation(), expiry, data)?;
+        expected: Option<&StoredValue>,
+        item: CachedItem<J::Output>,
+    ) -> Result<bool, Error> {
+        let value = item::encode(slot.store.representation(), item.clone())?;
+        let written = slot
+            .store
+            .replace(&slot.key, expected, value, self.job.cache_ttl())
+            .await
+            .map_err(|e| slot.error("replace", e))?;
+        if written && let Some(local) = slot.local {
+            local.put(&slot.key, &item, self.cache.now());
+        }
+        Ok(written)
+    }
+
+    async fn store_item(&self, slot: &Slot<'_>, item: CachedItem<J::Output>) -> Result<(), Error> {
+        let verify = self.cache.verifies_writes() && item.data.is_some();
+        let copy = slot.local.map(|local| (local, item.clone()));
+        let value = item::encode(slot.store.representation(), item)?;
         slot.store.set(&slot.key, value, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e))?;
         if let Some((local, item)) = copy {
             local.put(&slot.key, &item, self.cache.now());
@@ -524,8 +672,13 @@ impl<J: Job> JobHandle<J> {
             type_name: std::any::type_name::<J::Args>(),
             message: e.to_string(),
         })?;
-        let payload =
-            RefreshPayload { job: job.clone(), state: self.job.init_state(), args, key: slot.key.clone() };
+        let payload = RefreshPayload {
+            job: job.clone(),
+            state: self.job.init_state(),
+            args,
+            key: slot.key.clone(),
+            queued_at: Some(self.cache.now()),
+        };
         self.cache
             .queue()
             .enqueue(payload, &self.job.task_options())

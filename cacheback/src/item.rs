@@ -1,4 +1,5 @@
-//! Items as stored: `(expiry, data)`, shared in memory or encoded as JSON.
+//! Items as stored: `(expiry, data)` and when the data was fetched, shared in
+//! memory or encoded as JSON.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -11,80 +12,124 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::store::{Representation, StoredValue};
 
-/// An item as the cache holds it: when it goes stale, and its data (`None` for
-/// the [empty](crate::Job::empty) placeholder of a MISS being refreshed).
+/// An item as the cache holds it: when it goes stale, its data (`None` for
+/// the [empty](crate::Job::empty) placeholder of a MISS being refreshed), and
+/// when that data was fetched.
 ///
-/// In Redis an item is the JSON array `[expiry, data]`, readable from any
-/// language; the placeholder is `[expiry]`, so data that is JSON `null` (an
-/// `Option` that is `None`) stays data.
+/// In Redis an item is the JSON array `[expiry, data, {"fetched_at": t}]`,
+/// readable from any language; an item written before `fetched_at` existed
+/// is `[expiry, data]` and still reads. The placeholder is `[expiry]`, so data
+/// that is JSON `null` (an `Option` that is `None`) stays data.
 ///
 /// ```
 /// use std::sync::Arc;
-/// let item = cacheback::CachedItem { expiry: 1_458_483_300.0, data: Some(Arc::new("x")) };
+/// let item = cacheback::CachedItem::new(1_458_483_300.0, Some(Arc::new("x")), Some(1_458_482_700.0));
 /// assert_eq!(item.data.as_deref(), Some(&"x"));
+/// assert_eq!(item.fetched_at, Some(1_458_482_700.0));
 /// ```
 #[derive(Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CachedItem<T> {
     /// When the item goes stale, in seconds since the Unix epoch.
     pub expiry: Timestamp,
     /// The cached data.
     pub data: Option<Arc<T>>,
+    /// When the data was fetched (a re-store for a refresh keeps it); `None`
+    /// for the placeholder and for items stored by versions before 0.2.
+    pub fetched_at: Option<Timestamp>,
+}
+
+impl<T> CachedItem<T> {
+    /// An item.
+    ///
+    /// ```
+    /// let placeholder = cacheback::CachedItem::<u32>::new(60.0, None, None);
+    /// assert!(placeholder.data.is_none());
+    /// ```
+    pub fn new(expiry: Timestamp, data: Option<Arc<T>>, fetched_at: Option<Timestamp>) -> Self {
+        Self { expiry, data, fetched_at }
+    }
 }
 
 impl<T> Clone for CachedItem<T> {
     fn clone(&self) -> Self {
-        Self { expiry: self.expiry, data: self.data.clone() }
+        Self { expiry: self.expiry, data: self.data.clone(), fetched_at: self.fetched_at }
     }
 }
 
 pub(crate) fn encode<T: Serialize + Send + Sync + 'static>(
     representation: Representation,
-    expiry: Timestamp,
-    data: Option<Arc<T>>,
+    item: CachedItem<T>,
 ) -> Result<StoredValue, Error> {
     match representation {
-        Representation::Shared => Ok(StoredValue::Shared(Arc::new(CachedItem { expiry, data }))),
-        Representation::Encoded => serde_json::to_vec(&Wire { expiry, data: data.as_deref() })
-            .map(|bytes| StoredValue::Encoded(bytes.into()))
-            .map_err(|e| Error::Encode { type_name: std::any::type_name::<T>(), message: e.to_string() }),
+        Representation::Shared => Ok(StoredValue::Shared(Arc::new(item))),
+        Representation::Encoded => serde_json::to_vec(&Wire {
+            expiry: item.expiry,
+            data: item.data.as_deref(),
+            fetched_at: item.fetched_at,
+        })
+        .map(|bytes| StoredValue::Encoded(bytes.into()))
+        .map_err(|e| Error::Encode { type_name: std::any::type_name::<T>(), message: e.to_string() }),
     }
 }
 
+/// The item a stored value holds. By reference: a shared item is cloned (an
+/// `Arc` of the data), not the value, so reading costs no more than before
+/// the value was kept for a compare-and-set.
 pub(crate) fn decode<T: DeserializeOwned + Send + Sync + 'static>(
     key: &str,
-    value: StoredValue,
+    value: &StoredValue,
 ) -> Result<CachedItem<T>, Error> {
     let type_name = std::any::type_name::<T>();
     match value {
         StoredValue::Shared(any) => {
-            let any: Arc<dyn Any + Send + Sync> = any;
-            any.downcast::<CachedItem<T>>().map(|item| (*item).clone()).map_err(|_| Error::Decode {
+            let any: &(dyn Any + Send + Sync) = &**any;
+            any.downcast_ref::<CachedItem<T>>().cloned().ok_or_else(|| Error::Decode {
                 key: key.to_owned(),
                 type_name,
                 message: "the item was stored by a job with another output type".to_owned(),
             })
         }
-        StoredValue::Encoded(bytes) => serde_json::from_slice::<Wire<T>>(&bytes)
-            .map(|Wire { expiry, data }| CachedItem { expiry, data: data.map(Arc::new) })
+        StoredValue::Encoded(bytes) => serde_json::from_slice::<Wire<T>>(bytes)
+            .map(|Wire { expiry, data, fetched_at }| CachedItem {
+                expiry,
+                data: data.map(Arc::new),
+                fetched_at,
+            })
             .map_err(|e| Error::Decode { key: key.to_owned(), type_name, message: e.to_string() }),
     }
 }
 
-/// An item on the wire: `[expiry, data]`, or `[expiry]` for the placeholder.
+/// An item on the wire: `[expiry, data, {"fetched_at": t}]`, `[expiry, data]`
+/// (no fetch time), or `[expiry]` for the placeholder.
 ///
 /// By hand rather than as a tuple of `Option`: `[expiry, null]` would make
 /// data that serializes to `null` indistinguishable from the placeholder.
 struct Wire<T> {
     expiry: Timestamp,
     data: Option<T>,
+    fetched_at: Option<Timestamp>,
+}
+
+/// The third element: what is known of the data besides itself. An object,
+/// so that later fields can be added without breaking older readers.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fetched_at: Option<Timestamp>,
 }
 
 impl<T: Serialize> Serialize for Wire<&T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(1 + usize::from(self.data.is_some())))?;
+        let meta = self.data.and(self.fetched_at).map(|fetched_at| Meta { fetched_at: Some(fetched_at) });
+        let len = 1 + usize::from(self.data.is_some()) + usize::from(meta.is_some());
+        let mut seq = serializer.serialize_seq(Some(len))?;
         seq.serialize_element(&self.expiry)?;
         if let Some(data) = self.data {
             seq.serialize_element(data)?;
+        }
+        if let Some(meta) = meta {
+            seq.serialize_element(&meta)?;
         }
         seq.end()
     }
@@ -96,15 +141,16 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Wire<T> {
         impl<'de, T: Deserialize<'de>> Visitor<'de> for WireVisitor<T> {
             type Value = Wire<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an item: `[expiry, data]` or `[expiry]`")
+                f.write_str("an item: `[expiry, data, {\"fetched_at\": t}]`, `[expiry, data]` or `[expiry]`")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire<T>, A::Error> {
                 let expiry = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
                 let data = seq.next_element()?;
+                let meta: Option<Meta> = if data.is_some() { seq.next_element()? } else { None };
                 if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    return Err(serde::de::Error::invalid_length(3, &self));
+                    return Err(serde::de::Error::invalid_length(4, &self));
                 }
-                Ok(Wire { expiry, data })
+                Ok(Wire { expiry, data, fetched_at: meta.and_then(|m| m.fetched_at) })
             }
         }
         deserializer.deserialize_seq(WireVisitor(std::marker::PhantomData))
@@ -117,46 +163,77 @@ mod tests {
 
     #[test]
     fn encoded_items_are_a_json_pair() {
-        let StoredValue::Encoded(bytes) =
-            encode(Representation::Encoded, 1_458_483_300.0, Some(Arc::new(vec!["a"]))).unwrap()
-        else {
+        let StoredValue::Encoded(bytes) = encode(
+            Representation::Encoded,
+            CachedItem::new(1_458_483_300.0, Some(Arc::new(vec!["a"])), None),
+        )
+        .unwrap() else {
             panic!("expected bytes")
         };
         assert_eq!(&bytes[..], br#"[1458483300.0,["a"]]"#);
-        let item: CachedItem<Vec<String>> = decode("k", StoredValue::Encoded(bytes)).unwrap();
+        let item: CachedItem<Vec<String>> = decode("k", &StoredValue::Encoded(bytes)).unwrap();
         assert_eq!(item.expiry, 1_458_483_300.0);
         assert_eq!(item.data.unwrap().as_slice(), ["a"]);
     }
 
     #[test]
     fn the_placeholder_is_the_expiry_alone_and_null_data_stays_data() {
-        let encoded =
-            |data: Option<Arc<Option<u32>>>| match encode(Representation::Encoded, 2.5, data).unwrap() {
-                StoredValue::Encoded(bytes) => bytes,
-                StoredValue::Shared(_) => panic!("expected bytes"),
-            };
+        let encoded = |data: Option<Arc<Option<u32>>>| match encode(
+            Representation::Encoded,
+            CachedItem::new(2.5, data, None),
+        )
+        .unwrap()
+        {
+            StoredValue::Encoded(bytes) => bytes,
+            StoredValue::Shared(_) => panic!("expected bytes"),
+        };
         let placeholder = encoded(None);
         assert_eq!(&placeholder[..], b"[2.5]");
         let none = encoded(Some(Arc::new(None)));
         assert_eq!(&none[..], b"[2.5,null]");
 
-        let item: CachedItem<Option<u32>> = decode("k", StoredValue::Encoded(placeholder)).unwrap();
+        let item: CachedItem<Option<u32>> = decode("k", &StoredValue::Encoded(placeholder)).unwrap();
         assert_eq!((item.expiry, item.data), (2.5, None));
-        let item: CachedItem<Option<u32>> = decode("k", StoredValue::Encoded(none)).unwrap();
+        let item: CachedItem<Option<u32>> = decode("k", &StoredValue::Encoded(none)).unwrap();
         assert_eq!(item.data.as_deref(), Some(&None), "`None` data is data, not the placeholder");
 
         for bad in [&b"[]"[..], b"[1.0,2,3]", b"{}", b"[\"x\"]"] {
-            let err = decode::<Option<u32>>("k", StoredValue::Encoded(bytes::Bytes::copy_from_slice(bad)));
+            let err = decode::<Option<u32>>("k", &StoredValue::Encoded(bytes::Bytes::copy_from_slice(bad)));
             assert!(matches!(err, Err(Error::Decode { .. })), "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
+    fn the_fetch_time_is_a_third_element_and_older_items_still_read() {
+        let item = CachedItem::new(10.0, Some(Arc::new("a".to_owned())), Some(4.5));
+        let StoredValue::Encoded(bytes) = encode(Representation::Encoded, item.clone()).unwrap() else {
+            panic!("expected bytes")
+        };
+        assert_eq!(&bytes[..], br#"[10.0,"a",{"fetched_at":4.5}]"#);
+        assert_eq!(decode::<String>("k", &StoredValue::Encoded(bytes)).unwrap(), item);
+        let old: CachedItem<String> = decode("k", &StoredValue::Encoded(r#"[10.0,"a"]"#.into())).unwrap();
+        assert_eq!((old.expiry, old.fetched_at), (10.0, None));
+        // A later field in the object is ignored; a fourth element is not an item.
+        let later: CachedItem<String> =
+            decode("k", &StoredValue::Encoded(r#"[10.0,"a",{"fetched_at":1.0,"v":2}]"#.into())).unwrap();
+        assert_eq!(later.fetched_at, Some(1.0));
+        assert!(decode::<String>("k", &StoredValue::Encoded(r#"[10.0,"a",{},4]"#.into())).is_err());
+        // The placeholder has no fetch time, even if one is given.
+        let StoredValue::Encoded(bytes) =
+            encode::<String>(Representation::Encoded, CachedItem::new(3.0, None, Some(1.0))).unwrap()
+        else {
+            panic!("expected bytes")
+        };
+        assert_eq!(&bytes[..], b"[3.0]");
+    }
+
+    #[test]
     fn a_wrong_type_is_a_decode_error() {
-        let shared = encode(Representation::Shared, 1.0, Some(Arc::new(1u32))).unwrap();
-        let err = decode::<String>("k", shared).unwrap_err();
+        let shared =
+            encode(Representation::Shared, CachedItem::new(1.0, Some(Arc::new(1u32)), None)).unwrap();
+        let err = decode::<String>("k", &shared).unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{err}");
-        let err = decode::<u32>("k", StoredValue::Encoded("not json".into())).unwrap_err();
+        let err = decode::<u32>("k", &StoredValue::Encoded("not json".into())).unwrap_err();
         assert!(err.to_string().contains("does not decode as `u32`"), "{err}");
     }
 }

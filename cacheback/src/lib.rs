@@ -11,6 +11,7 @@ mod engine;
 mod error;
 pub mod function;
 mod handle;
+mod id;
 mod item;
 mod job;
 pub mod key;
@@ -51,7 +52,7 @@ pub use self::task::{Retry, TaskOptions};
 /// | `queue = "name"`, `retry = 3` | task options of its refreshes |
 /// | `set_data_kwarg = "name"` | the data field of [`JobHandle::set_call`] |
 /// | `extra(key = value, ..)` | extra options for the custom policy (the seed's `job_class_kwargs`) |
-/// | `refresh_timeout`, `fetch_on_stale_threshold`, `cache_ttl` | seconds, as the [`Job`] policies |
+/// | `refresh_timeout`, `fetch_on_stale_threshold`, `stale_if_error`, `max_stale_age`, `cache_ttl` | seconds, as the [`Job`] policies |
 ///
 /// Arguments are the cache key and the refresh payload, so they are owned
 /// serde values. A leading `&Context` argument is neither: the caller passes

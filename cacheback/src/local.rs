@@ -100,7 +100,7 @@ impl LocalCache {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let shared = self.items.get(key)?;
-        match item::decode::<T>(key, StoredValue::Shared(shared)) {
+        match item::decode::<T>(key, &StoredValue::Shared(shared)) {
             Ok(item) if item.expiry > now => Some(item),
             Ok(_) => None,
             // Another output type under this key (a deploy changed it): the
@@ -123,7 +123,7 @@ impl LocalCache {
             self.items.invalidate(key);
             return;
         }
-        match item::encode(Representation::Shared, item.expiry, item.data.clone()) {
+        match item::encode(Representation::Shared, item.clone()) {
             Ok(StoredValue::Shared(shared)) => self.items.insert(key.to_owned(), shared),
             _ => self.items.invalidate(key),
         }
@@ -179,7 +179,7 @@ mod tests {
     use super::*;
 
     fn item(expiry: Timestamp, data: Option<&str>) -> CachedItem<String> {
-        CachedItem { expiry, data: data.map(|d| Arc::new(d.to_owned())) }
+        CachedItem::new(expiry, data.map(|d| Arc::new(d.to_owned())), None)
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 ///     state: serde_json::Value::Null,
 ///     args: serde_json::json!(["bob"]),
 ///     key: "app::UserTweets:0123".into(),
+///     queued_at: None,
 /// };
 /// let json = serde_json::to_value(&payload).unwrap();
 /// assert_eq!(json["job"], "app::UserTweets");
@@ -29,6 +30,10 @@ pub struct RefreshPayload {
     pub args: serde_json::Value,
     /// The cache key of the call.
     pub key: String,
+    /// When the refresh was queued (absent in payloads of versions before
+    /// 0.2): a worker skips it if the item was fetched since and is fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<crate::clock::Timestamp>,
 }
 
 /// What running a refresh payload did.
@@ -41,7 +46,7 @@ pub struct RefreshPayload {
 pub enum RefreshOutcome {
     /// The job fetched and stored a fresh item.
     Refreshed,
-    /// The item was already fresh when the refresh was picked up (another
-    /// refresh or a `set` got there first), so nothing was fetched.
+    /// The item was fetched after the refresh was queued and is fresh
+    /// (another refresh or a `set` got there first), so nothing was fetched.
     SkippedFresh,
 }

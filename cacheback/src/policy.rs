@@ -61,10 +61,29 @@ macro_rules! policies {
                 with_fetch_on_miss(value: bool) value;
                 get(o) -> bool { o.fetch_on_miss }
             /// An age past which a STALE item is too old to serve: it is fetched
-            /// synchronously instead. `None` (the default) always serves stale items.
+            /// synchronously instead. As in the original, the age counts from the
+            /// item's last store, and a refresh re-stores a stale item with the
+            /// refresh timeout as its expiry, so an item whose refreshes keep
+            /// failing can be served older than this (see `max_stale_age`).
+            /// `None` (the default) always serves stale items.
             fetch_on_stale_threshold: Option<::std::time::Duration> = None;
                 with_fetch_on_stale_threshold(value: ::std::time::Duration) Some(value);
                 get(o) -> Option<::std::time::Duration> { o.fetch_on_stale_threshold }
+            /// How long past its last successful fetch a stale item may still be
+            /// served when a synchronous fetch of it fails (RFC 5861's
+            /// `stale-if-error`): the lookup answers STALE with the refresh marked
+            /// failed, and a background refresh is queued. `None` (the default, as
+            /// in the original): the fetch's error reaches the caller.
+            stale_if_error: Option<::std::time::Duration> = None;
+                with_stale_if_error(value: ::std::time::Duration) Some(value);
+                get(o) -> Option<::std::time::Duration> { o.stale_if_error }
+            /// An age, counted from the item's last successful fetch, past which a
+            /// stale item is fetched synchronously however often it was re-stored
+            /// for refreshes that did not land (unlike `fetch_on_stale_threshold`,
+            /// which counts from the last re-store). `None` (the default): no bound.
+            max_stale_age: Option<::std::time::Duration> = None;
+                with_max_stale_age(value: ::std::time::Duration) Some(value);
+                get(o) -> Option<::std::time::Duration> { o.max_stale_age }
             /// The store alias; `None` uses the settings' `cache_alias`.
             cache_alias: Option<String> = None;
                 with_cache_alias(value: impl Into<String>) Some(value.into());
@@ -273,6 +292,8 @@ mod tests {
             .with_cache_ttl(Duration::from_secs(3))
             .with_fetch_on_miss(false)
             .with_fetch_on_stale_threshold(Duration::from_secs(4))
+            .with_stale_if_error(Duration::from_secs(5))
+            .with_max_stale_age(Duration::from_secs(6))
             .with_cache_alias("a")
             .with_task_options(TaskOptions::default().queue("q"))
             .with_set_data_kwarg("d");

@@ -30,7 +30,7 @@ impl<J: Job + 'static> Refresher for TypedRefresher<J> {
             let job = (self.factory)(&payload.state, cache)
                 .map_err(|e| invalid(format!("cannot rebuild the job from state {}: {e}", payload.state)))?;
             let args = decode_args::<J>(payload)?;
-            cache.job(job).refresh_queued(&args, &payload.key).await
+            cache.job(job).refresh_queued(&args, payload).await
         })
     }
 }

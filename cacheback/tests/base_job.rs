@@ -293,6 +293,7 @@ async fn job_refresh_unknown_jobclass(backend: Backend) {
         state: serde_json::Value::Null,
         args: serde_json::json!([]),
         key: "foomodule::BarJob".into(),
+        queued_at: None,
     };
     let err = fx.cache.perform(&payload).await.unwrap_err();
     assert!(matches!(&err, Error::UnknownJob { job } if job == "foomodule::BarJob"), "{err:?}");
@@ -307,6 +308,7 @@ async fn job_refresh_perform_error(backend: Backend) {
         state: serde_json::Value::Null,
         args: serde_json::json!(["foo"]),
         key: fx.cache.job(FailJob).key(&foo()).unwrap(),
+        queued_at: None,
     };
     let err = fx.cache.perform(&payload).await.unwrap_err();
     assert!(matches!(err, Error::Fetch { .. }), "{err:?}");
@@ -322,6 +324,7 @@ async fn job_refresh(backend: Backend) {
         state: serde_json::Value::Null,
         args: serde_json::json!(["foo"]),
         key: job.key(&foo()).unwrap(),
+        queued_at: None,
     };
     assert_eq!(fx.cache.perform(&payload).await.unwrap(), RefreshOutcome::Refreshed);
     assert!(job.get(&foo()).await.unwrap().is_some());
@@ -335,6 +338,7 @@ async fn job_refresh_bad_args(backend: Backend) {
         state: serde_json::Value::Null,
         args: serde_json::json!({"not": "a tuple"}),
         key: "whatever".into(),
+        queued_at: None,
     };
     let err = fx.cache.perform(&payload).await.unwrap_err();
     assert!(matches!(err, Error::Payload { .. }), "{err:?}");

@@ -460,6 +460,8 @@ async fn without_an_engine_calls_are_direct() {
     refresh_timeout = 2,
     cache_ttl = 3,
     fetch_on_stale_threshold = 4,
+    stale_if_error = 5,
+    max_stale_age = 6,
     fetch_on_miss = false,
     cache_alias = "secondary",
     queue = "q",

@@ -13,7 +13,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_survive_a_redis_outage_and_recover_without_restart() {
-    let mut redis = PrivateRedis::start(free_port());
+    let mut redis = PrivateRedis::start_anywhere();
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let store = RedisStore::builder(&url).timeout(Duration::from_millis(300)).connect().await.unwrap();
     let queue = InProcessQueue::builder().manual().build();

@@ -213,6 +213,7 @@ async fn job_class_lookup(backend: Backend) {
             state: serde_json::Value::Null,
             args: serde_json::json!([]),
             key: name.into(),
+            queued_at: None,
         };
         let err = sk.fx.cache.perform(&payload).await.unwrap_err();
         assert!(matches!(&err, Error::UnknownJob { job } if job == name), "{err:?}");
@@ -240,6 +241,7 @@ async fn task_options_route_jobs(backend: Backend) {
         state: serde_json::Value::Null,
         args: serde_json::json!(["foo"]),
         key: "k".into(),
+        queued_at: None,
     };
     let queue = SidekiqQueue::builder(redis_url()).default_queue(&sk.queue).connect().await.unwrap();
     let msg = queue
@@ -445,7 +447,7 @@ async fn forced_shutdown_puts_cut_refreshes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_at_enqueue_refreshes_in_the_request_and_recovers() {
-    let mut redis = PrivateRedis::start(free_port());
+    let mut redis = PrivateRedis::start_anywhere();
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let queue = SidekiqQueue::builder(&url).timeout(Duration::from_millis(300)).connect().await.unwrap();
     let fx = fixture(Backend::Memory).refresh_queue(queue.clone()).build().await;
@@ -546,6 +548,7 @@ async fn our_worker_runs_jobs_ruby_pushed() {
         state: serde_json::Value::Null,
         args: serde_json::json!(["foo"]),
         key: job.key(&foo()).unwrap(),
+        queued_at: None,
     };
     let pushed = ruby(
         "jid = Sidekiq::Client.push('class' => 'Cacheback::RefreshCache', 'queue' => ENV['QUEUE'],\n\

@@ -56,7 +56,10 @@ impl Job for VanillaJob {
 }
 
 /// The seed's `KeyedJob`: rows named `name`, keyed on the name itself, fresh
-/// for 5 s and never served more than 10 s old.
+/// for 5 s. The seed's `fetch_on_stale_threshold` of 10 s counts from the
+/// item's last store (a refresh re-stores it), so on its own it lets an item
+/// whose refreshes fail be served older; `max_stale_age` makes the promise
+/// the seed meant: never served more than 10 s after its fetch.
 #[derive(Clone)]
 pub struct KeyedJob {
     /// The connection.
@@ -87,6 +90,10 @@ impl Job for KeyedJob {
     }
 
     fn fetch_on_stale_threshold(&self) -> Option<Duration> {
+        Some(Duration::from_secs(10))
+    }
+
+    fn max_stale_age(&self) -> Option<Duration> {
         Some(Duration::from_secs(10))
     }
 }

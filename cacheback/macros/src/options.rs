@@ -31,6 +31,8 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("refresh_timeout", Kind::Seconds),
     ("cache_ttl", Kind::Seconds),
     ("fetch_on_stale_threshold", Kind::Seconds),
+    ("stale_if_error", Kind::Seconds),
+    ("max_stale_age", Kind::Seconds),
     ("fetch_on_miss", Kind::Bool),
     ("cache_alias", Kind::Text),
     ("job", Kind::Policy),

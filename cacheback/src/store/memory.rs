@@ -5,7 +5,7 @@ use moka::Expiry;
 use moka::ops::compute::{CompResult, Op};
 use moka::sync::Cache;
 
-use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use super::{CacheStore, Representation, StoredValue};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
@@ -35,10 +35,11 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
-/// A refresh claim: held until `until` on the engine's clock. The entry's own
-/// TTL (the same span in real time) only garbage-collects it.
-#[derive(Clone, Copy)]
+/// A claim: held by `token` until `until` on the engine's clock. The entry's
+/// own TTL (the same span in real time) only garbage-collects it.
+#[derive(Clone)]
 struct Claim {
+    token: String,
     until: Timestamp,
     ttl: Duration,
 }
@@ -154,6 +155,26 @@ impl CacheStore for MemoryStore {
         Ok(())
     }
 
+    async fn replace(
+        &self,
+        key: &str,
+        expected: Option<&StoredValue>,
+        value: StoredValue,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        // moka locks the key's entry for the closure: the comparison and the
+        // write are one step.
+        let result = self.items.entry_by_ref(key).and_compute_with(|current| {
+            let unchanged = match (current.as_ref().map(|e| &e.value().value), expected) {
+                (None, None) => true,
+                (Some(current), Some(expected)) => current.same_as(expected),
+                _ => false,
+            };
+            if unchanged { Op::Put(Entry { value, ttl }) } else { Op::Nop }
+        });
+        Ok(matches!(result, CompResult::Inserted(_) | CompResult::ReplacedWith(_)))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.items.invalidate(key);
         Ok(())
@@ -162,20 +183,24 @@ impl CacheStore for MemoryStore {
     async fn claim(
         &self,
         key: &str,
+        token: &str,
         now: Timestamp,
         until: Timestamp,
-        mode: ClaimMode,
     ) -> Result<bool, StoreError> {
-        let claim = Claim { until, ttl: Duration::from_secs_f64((until - now).max(0.001)) };
+        let claim =
+            Claim { token: token.to_owned(), until, ttl: Duration::from_secs_f64((until - now).max(0.001)) };
         let result = self.claims.entry_by_ref(key).and_compute_with(|held| match held {
-            Some(held) if mode == ClaimMode::IfFree && held.value().until > now => Op::Nop,
+            Some(held) if held.value().until > now => Op::Nop,
             _ => Op::Put(claim),
         });
         Ok(matches!(result, CompResult::Inserted(_) | CompResult::ReplacedWith(_)))
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.claims.invalidate(key);
+    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        self.claims.entry_by_ref(key).and_compute_with(|held| match held {
+            Some(held) if held.value().token == token => Op::Remove,
+            _ => Op::Nop,
+        });
         Ok(())
     }
 

@@ -3,11 +3,16 @@
 //! One trait, [`CacheStore`], and three stores: [`MemoryStore`] (in-process),
 //! [`RedisStore`] (shared by every process), [`NullStore`] (discards writes).
 //!
-//! A store also arbitrates *refresh claims*: a marker per key, held until a
-//! timestamp on the engine's clock, that exactly one reader wins, so a stale
-//! item queues exactly one refresh however many readers see it stale at once.
-//! Claims follow the same clock as item expiry, so the refresh window of a
-//! claim and of the re-stored stale item are one and the same.
+//! A store also arbitrates between readers, atomically:
+//!
+//! * [`replace`](CacheStore::replace) writes an item only if the store still
+//!   holds the one the reader read (compare-and-set). A stale or missing item
+//!   is re-stored for its refresh by exactly one reader, however many see it
+//!   at once, and a reader whose read predates a landed refresh cannot undo it.
+//! * [`claim`](CacheStore::claim) takes a *claim* on a key for a token until a
+//!   timestamp on the engine's clock: the fill lease that lets one process
+//!   fetch a cold item while the others wait for it. Only the token's holder
+//!   [releases](CacheStore::release) it.
 
 use std::any::Any;
 use std::fmt::Debug;
@@ -67,18 +72,23 @@ pub enum Representation {
     Encoded,
 }
 
-/// How to take a refresh claim.
-///
-/// ```
-/// use cacheback::store::ClaimMode;
-/// assert_ne!(ClaimMode::IfFree, ClaimMode::Force);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimMode {
-    /// Take it only if nobody holds it (atomic test-and-set).
-    IfFree,
-    /// Take it whoever holds it (an explicit invalidation).
-    Force,
+impl StoredValue {
+    /// Whether `self` is the value `other` was read as: the same shared item
+    /// (by reference), or the same bytes.
+    ///
+    /// ```
+    /// use cacheback::store::StoredValue;
+    /// let a = StoredValue::Encoded(bytes::Bytes::from_static(b"[1.0]"));
+    /// assert!(a.same_as(&a.clone()));
+    /// assert!(!a.same_as(&StoredValue::Encoded(bytes::Bytes::from_static(b"[2.0]"))));
+    /// ```
+    pub fn same_as(&self, other: &StoredValue) -> bool {
+        match (self, other) {
+            (Self::Shared(a), Self::Shared(b)) => Arc::ptr_eq(a, b),
+            (Self::Encoded(a), Self::Encoded(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// A named cache backend.
@@ -87,16 +97,27 @@ pub enum ClaimMode {
 /// may be shared with queues and other applications.
 ///
 /// ```
-/// use cacheback::store::{CacheStore, ClaimMode, MemoryStore};
+/// use std::time::Duration;
+/// use cacheback::store::{CacheStore, MemoryStore, StoredValue};
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let (now, until) = (1000.0, 1060.0);
-/// assert!(store.claim("k", now, until, ClaimMode::IfFree).await.unwrap());
-/// assert!(!store.claim("k", now + 1.0, until, ClaimMode::IfFree).await.unwrap());
+/// assert!(store.claim("k", "mine", now, until).await.unwrap());
+/// assert!(!store.claim("k", "theirs", now + 1.0, until).await.unwrap());
+/// store.release("k", "theirs").await.unwrap(); // not theirs to release
+/// assert!(store.is_claimed("k", now).await.unwrap());
 /// // Once its time has passed, a claim is free again.
-/// assert!(store.claim("k", until + 1.0, until + 61.0, ClaimMode::IfFree).await.unwrap());
-/// store.release("k").await.unwrap();
+/// assert!(store.claim("k", "theirs", until + 1.0, until + 61.0).await.unwrap());
+/// store.release("k", "theirs").await.unwrap();
 /// assert!(!store.is_claimed("k", now).await.unwrap());
+///
+/// // Compare-and-set: only the first of two readers of the same value writes.
+/// let ttl = Duration::from_secs(60);
+/// let first = StoredValue::Encoded("[1.0]".into());
+/// assert!(store.replace("item", None, first, ttl).await.unwrap());
+/// let read = store.get("item").await.unwrap().unwrap();
+/// assert!(store.replace("item", Some(&read), StoredValue::Encoded("[2.0]".into()), ttl).await.unwrap());
+/// assert!(!store.replace("item", Some(&read), StoredValue::Encoded("[3.0]".into()), ttl).await.unwrap());
 /// # });
 /// ```
 #[async_trait]
@@ -110,23 +131,35 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Writes an item, kept for `ttl`.
     async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError>;
 
+    /// Writes an item, kept for `ttl`, only if the store holds `expected`
+    /// under `key` ([the same](StoredValue::same_as) value, or nothing for
+    /// `None`), in one atomic step; returns whether it wrote.
+    async fn replace(
+        &self,
+        key: &str,
+        expected: Option<&StoredValue>,
+        value: StoredValue,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
     /// Removes an item.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Takes the refresh claim of `key` until `until`, atomically; returns
-    /// whether this call holds it. A claim whose `until` is not after `now` is free.
+    /// Takes the claim of `key` for `token` until `until`, atomically, unless
+    /// another claim is held past `now`; returns whether `token` holds it.
     async fn claim(
         &self,
         key: &str,
+        token: &str,
         now: Timestamp,
         until: Timestamp,
-        mode: ClaimMode,
     ) -> Result<bool, StoreError>;
 
-    /// Releases the refresh claim of `key`.
-    async fn release(&self, key: &str) -> Result<(), StoreError>;
+    /// Releases the claim of `key` if `token` holds it; another holder's
+    /// claim stays.
+    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError>;
 
-    /// Whether someone holds the refresh claim of `key` at `now`.
+    /// Whether someone holds the claim of `key` at `now`.
     async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Removes every item and claim of this store, and nothing else.

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use super::{CacheStore, Representation, StoredValue};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
@@ -38,16 +38,26 @@ impl CacheStore for NullStore {
     async fn delete(&self, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn claim(
+    /// Nothing is stored, so every reader "writes": each fetches for itself.
+    async fn replace(
         &self,
         _key: &str,
-        _now: Timestamp,
-        _until: Timestamp,
-        _mode: ClaimMode,
+        _expected: Option<&StoredValue>,
+        _value: StoredValue,
+        _ttl: Duration,
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
-    async fn release(&self, _key: &str) -> Result<(), StoreError> {
+    async fn claim(
+        &self,
+        _key: &str,
+        _token: &str,
+        _now: Timestamp,
+        _until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn release(&self, _key: &str, _token: &str) -> Result<(), StoreError> {
         Ok(())
     }
     async fn is_claimed(&self, _key: &str, _now: Timestamp) -> Result<bool, StoreError> {

@@ -3,10 +3,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
-use super::{CacheStore, ClaimMode, Representation, StoredValue};
+use super::{CacheStore, Representation, StoredValue};
 use crate::clock::Timestamp;
+use crate::connection::RedisConnection;
 use crate::error::StoreError;
 
 /// The default key prefix of a [`RedisStore`].
@@ -14,10 +14,10 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 
 /// A store in Redis, shared by every process that points at it.
 ///
-/// Items live under `<prefix>item:<key>` and refresh claims under
-/// `<prefix>lock:<key>`, taken by a Lua script that is atomic across
-/// processes (a `SET NX` that also frees a claim whose time has passed on the
-/// engine's clock). The connection
+/// Items live under `<prefix>item:<key>` and claims under
+/// `<prefix>lock:<key>` (`<until> <token>`). Compare-and-set, claims and
+/// their release by their token are Lua scripts, atomic across processes; a
+/// claim whose time has passed on the engine's clock is free. The connection
 /// reconnects by itself after Redis restarts. [`clear`](CacheStore::clear)
 /// removes only keys under the prefix, never `FLUSHDB`: the database may hold
 /// queues too.
@@ -35,7 +35,7 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     url: String,
 }
@@ -163,6 +163,33 @@ impl CacheStore for RedisStore {
         Ok(())
     }
 
+    async fn replace(
+        &self,
+        key: &str,
+        expected: Option<&StoredValue>,
+        value: StoredValue,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let StoredValue::Encoded(bytes) = value else {
+            return Err(StoreError::new("RedisStore stores encoded values only"));
+        };
+        let expected = match expected {
+            None => None,
+            Some(StoredValue::Encoded(expected)) => Some(expected),
+            // A shared value was never read from Redis: it cannot be what Redis holds.
+            Some(StoredValue::Shared(_)) => return Ok(false),
+        };
+        let won: i64 = replace_script()
+            .key(self.item_key(key))
+            .arg(u8::from(expected.is_some()))
+            .arg(expected.map_or(&b""[..], |e| e.as_ref()))
+            .arg(bytes.as_ref())
+            .arg(millis(ttl))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(won == 1)
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let _: i64 = self.conn.clone().del(self.item_key(key)).await?;
         Ok(())
@@ -171,30 +198,31 @@ impl CacheStore for RedisStore {
     async fn claim(
         &self,
         key: &str,
+        token: &str,
         now: Timestamp,
         until: Timestamp,
-        mode: ClaimMode,
     ) -> Result<bool, StoreError> {
         let ttl = Duration::from_secs_f64((until - now).max(0.001));
         let won: i64 = claim_script()
             .key(self.lock_key(key))
             .arg(now.to_string())
             .arg(until.to_string())
+            .arg(token)
             .arg(millis(ttl))
-            .arg(u8::from(mode == ClaimMode::Force))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(won == 1)
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        let _: i64 = self.conn.clone().del(self.lock_key(key)).await?;
+    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        let _: i64 =
+            release_script().key(self.lock_key(key)).arg(token).invoke_async(&mut self.conn.clone()).await?;
         Ok(())
     }
 
     async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let until: Option<String> = self.conn.clone().get(self.lock_key(key)).await?;
-        Ok(until.and_then(|u| u.parse::<f64>().ok()).is_some_and(|until| until > now))
+        let held: Option<String> = self.conn.clone().get(self.lock_key(key)).await?;
+        Ok(held.as_deref().and_then(claim_until).is_some_and(|until| until > now))
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
@@ -226,18 +254,61 @@ impl CacheStore for RedisStore {
     }
 }
 
-/// Takes a claim unless one is held past `now` (or `force` is set).
-/// KEYS[1]: the lock key. ARGV: now, until, TTL in ms (garbage collection only), force.
+/// A claim's value is `<until> <token>`; the time a claim written by an
+/// earlier version (`<until>` alone) is held until reads the same.
+fn claim_until(held: &str) -> Option<Timestamp> {
+    held.split(' ').next()?.parse().ok()
+}
+
+/// Takes a claim unless another is held past `now`.
+/// KEYS[1]: the lock key. ARGV: now, until, token, TTL in ms (garbage collection only).
 fn claim_script() -> &'static redis::Script {
     static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
     SCRIPT.get_or_init(|| {
         redis::Script::new(
             r"
-            if ARGV[4] == '0' then
-              local held = redis.call('GET', KEYS[1])
-              if held and tonumber(held) > tonumber(ARGV[1]) then return 0 end
+            local held = redis.call('GET', KEYS[1])
+            if held then
+              local untl = tonumber(string.match(held, '^[^ ]+'))
+              if untl and untl > tonumber(ARGV[1]) then return 0 end
             end
-            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[3], 'PX', ARGV[4])
+            return 1
+            ",
+        )
+    })
+}
+
+/// Releases a claim held by a token. KEYS[1]: the lock key. ARGV[1]: the token.
+fn release_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        redis::Script::new(
+            r"
+            local held = redis.call('GET', KEYS[1])
+            if held and string.match(held, ' (.*)$') == ARGV[1] then
+              return redis.call('DEL', KEYS[1])
+            end
+            return 0
+            ",
+        )
+    })
+}
+
+/// Compare-and-set of an item. KEYS[1]: the item key. ARGV: whether a value
+/// is expected (`1`) or none (`0`), the expected bytes, the new bytes, the TTL in ms.
+fn replace_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        redis::Script::new(
+            r"
+            local current = redis.call('GET', KEYS[1])
+            if ARGV[1] == '1' then
+              if current ~= ARGV[2] then return 0 end
+            elseif current then
+              return 0
+            end
+            redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
             return 1
             ",
         )

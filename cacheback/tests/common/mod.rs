@@ -194,6 +194,7 @@ pub struct FixtureBuilder {
     refresh_queue: Option<Arc<dyn cacheback::queue::RefreshQueue>>,
     prefix: Option<String>,
     yielding: bool,
+    gate: Option<Arc<Gate>>,
     local: Option<Duration>,
     extensions: Vec<Box<dyn FnOnce(Builder) -> Builder>>,
 }
@@ -208,6 +209,7 @@ pub fn fixture(backend: Backend) -> FixtureBuilder {
         refresh_queue: None,
         prefix: None,
         yielding: false,
+        gate: None,
         local: None,
         extensions: Vec::new(),
     }
@@ -257,6 +259,11 @@ impl FixtureBuilder {
         self.yielding = true;
         self
     }
+    /// Wrap the `default` store in [`Pausing`], stopped at `gate`.
+    pub fn pausing(mut self, gate: Arc<Gate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
     pub fn env(&self) -> Env {
         Env {
             clock: ManualClock::at(T_14_00),
@@ -282,6 +289,10 @@ impl FixtureBuilder {
                 Arc::new(redis_store(&format!("{prefix}default:")).await),
                 Arc::new(redis_store(&format!("{prefix}secondary:")).await),
             ),
+        };
+        let default: Arc<dyn CacheStore> = match self.gate {
+            Some(gate) => Arc::new(Pausing(default, gate)),
+            None => default,
         };
         let queue = self.queue.unwrap_or_else(|| InProcessQueue::builder().manual().build());
         let e = env.clone();
@@ -391,21 +402,113 @@ impl<S: CacheStore> CacheStore for Yielding<S> {
         tokio::task::yield_now().await;
         self.0.set(key, value, ttl).await
     }
+    async fn replace(
+        &self,
+        key: &str,
+        expected: Option<&cacheback::store::StoredValue>,
+        value: cacheback::store::StoredValue,
+        ttl: Duration,
+    ) -> Result<bool, cacheback::StoreError> {
+        tokio::task::yield_now().await;
+        self.0.replace(key, expected, value, ttl).await
+    }
     async fn delete(&self, key: &str) -> Result<(), cacheback::StoreError> {
         self.0.delete(key).await
     }
     async fn claim(
         &self,
         key: &str,
+        token: &str,
         now: f64,
         until: f64,
-        mode: cacheback::store::ClaimMode,
     ) -> Result<bool, cacheback::StoreError> {
         tokio::task::yield_now().await;
-        self.0.claim(key, now, until, mode).await
+        self.0.claim(key, token, now, until).await
     }
-    async fn release(&self, key: &str) -> Result<(), cacheback::StoreError> {
-        self.0.release(key).await
+    async fn release(&self, key: &str, token: &str) -> Result<(), cacheback::StoreError> {
+        self.0.release(key, token).await
+    }
+    async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, cacheback::StoreError> {
+        self.0.is_claimed(key, now).await
+    }
+    async fn clear(&self) -> Result<(), cacheback::StoreError> {
+        self.0.clear().await
+    }
+}
+
+/// Where a [`Pausing`] store stops a reader.
+#[derive(Debug, Default)]
+pub struct Gate {
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// The next `replace` (a reader's compare-and-set) waits for [`open`](Self::open).
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+    /// Returns once the armed `replace` is waiting.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+    /// Lets the waiting `replace` go on.
+    pub fn open(&self) {
+        self.release.notify_one();
+    }
+}
+
+/// A real store that stops one chosen `replace` (the compare-and-set a
+/// reader makes after its read) until the test lets it go: the deterministic
+/// way to run other readers and a worker between a reader's read and its
+/// re-store.
+#[derive(Debug)]
+pub struct Pausing(pub Arc<dyn CacheStore>, pub Arc<Gate>);
+
+#[async_trait::async_trait]
+impl CacheStore for Pausing {
+    fn representation(&self) -> cacheback::store::Representation {
+        self.0.representation()
+    }
+    async fn get(&self, key: &str) -> Result<Option<cacheback::store::StoredValue>, cacheback::StoreError> {
+        self.0.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: cacheback::store::StoredValue,
+        ttl: Duration,
+    ) -> Result<(), cacheback::StoreError> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn replace(
+        &self,
+        key: &str,
+        expected: Option<&cacheback::store::StoredValue>,
+        value: cacheback::store::StoredValue,
+        ttl: Duration,
+    ) -> Result<bool, cacheback::StoreError> {
+        if self.1.armed.swap(false, Ordering::SeqCst) {
+            self.1.reached.notify_one();
+            self.1.release.notified().await;
+        }
+        self.0.replace(key, expected, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), cacheback::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn claim(
+        &self,
+        key: &str,
+        token: &str,
+        now: f64,
+        until: f64,
+    ) -> Result<bool, cacheback::StoreError> {
+        self.0.claim(key, token, now, until).await
+    }
+    async fn release(&self, key: &str, token: &str) -> Result<(), cacheback::StoreError> {
+        self.0.release(key, token).await
     }
     async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, cacheback::StoreError> {
         self.0.is_claimed(key, now).await
@@ -422,8 +525,26 @@ pub struct PrivateRedis {
 }
 
 impl PrivateRedis {
+    /// A `redis-server` on a port no other process holds: a free port can be
+    /// taken by another test between the probe and the server's bind, so a
+    /// server that could not bind is started again on another port.
+    pub fn start_anywhere() -> Self {
+        for _ in 0..10 {
+            if let Some(redis) = Self::try_start(free_port()) {
+                return redis;
+            }
+        }
+        panic!("redis-server could not bind a free port in 10 tries");
+    }
+
+    /// A `redis-server` on `port` (a restart on the port of a stopped one).
     pub fn start(port: u16) -> Self {
-        let child = std::process::Command::new("redis-server")
+        Self::try_start(port).unwrap_or_else(|| panic!("redis-server could not bind port {port}"))
+    }
+
+    /// `None` if the server exited (its port was taken).
+    fn try_start(port: u16) -> Option<Self> {
+        let mut child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -431,11 +552,32 @@ impl PrivateRedis {
                 panic!("this test needs the redis-server binary (`scripts/test` installs it): {e}")
             });
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return None;
+            }
+            // Ours only if the server answering is our child, not another test's.
+            if let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::Read;
+                let mut info = vec![0; 8192];
+                let _ = socket.set_read_timeout(Some(Duration::from_secs(2)));
+                if socket.write_all(b"INFO server\r\n").is_ok()
+                    && let Ok(n) = socket.read(&mut info)
+                {
+                    let text = String::from_utf8_lossy(&info[..n]);
+                    if text.contains(&format!("process_id:{}\r\n", child.id())) {
+                        return Some(Self { child, port });
+                    }
+                    if text.contains("process_id:") {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return None;
+                    }
+                }
+            }
             assert!(std::time::Instant::now() < deadline, "redis-server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { child, port }
     }
 
     pub fn stop(&mut self) {

@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::handler::Handler;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get_service;
 use cacheback::function::FunctionJob;
 use cacheback::orm::{Filters, QuerySetFilterJob};
+use loco_rs::controller::ErrorDetail;
 use loco_rs::prelude::*;
 
 use crate::config::Settings;
@@ -99,10 +101,22 @@ fn bad_request(err: impl std::fmt::Display) -> Error {
     Error::BadRequest(err.to_string())
 }
 
-/// Bad arguments (a key that cannot be built) are the client's fault.
+/// Bad arguments (a key that cannot be built) are the client's fault. A
+/// fetch that fails (the database is down) with nothing cached to serve is a
+/// 503 whose body says nothing internal; the cause is logged.
 fn cache_error(err: cacheback::Error) -> Error {
     match err {
         cacheback::Error::Key { .. } => bad_request(err),
+        cacheback::Error::Fetch { .. } => {
+            tracing::error!(error = %err, "the page's data cannot be read");
+            Error::CustomError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorDetail::new(
+                    "service_unavailable",
+                    "The data behind this page is unavailable; try again shortly.",
+                ),
+            )
+        }
         other => Error::Message(other.to_string()),
     }
 }
@@ -116,4 +130,35 @@ fn cache_error(err: cacheback::Error) -> Error {
 /// loco's middlewares wrap it all the same.
 pub fn routes(ctx: &AppContext) -> Routes {
     Routes::new().add("/", get_service(index.with_state(Arc::new(ctx.clone()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_a_503_that_says_nothing_internal() {
+        let err = cacheback::Error::Fetch {
+            job: "sandbox::jobs::KeyedJob".into(),
+            key: "Item_1".into(),
+            source: std::sync::Arc::new(std::io::Error::other("connection refused: postgres://secret@db")),
+        };
+        let response = cache_error(err).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("unavailable") && !body.contains("postgres") && !body.contains("KeyedJob"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_that_cannot_be_built_is_a_400() {
+        let err =
+            cacheback::Error::Key { job: "j".into(), message: "`name` must be 1 to 200 bytes long".into() };
+        assert_eq!(cache_error(err).into_response().status(), StatusCode::BAD_REQUEST);
+    }
 }

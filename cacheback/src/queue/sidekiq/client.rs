@@ -2,9 +2,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 
 use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS};
+use crate::connection::RedisConnection;
 use crate::error::QueueError;
 use crate::queue::{RefreshPayload, RefreshQueue};
 use crate::task::{Retry, TaskOptions};
@@ -28,7 +28,7 @@ use crate::task::{Retry, TaskOptions};
 /// ```
 #[derive(Clone)]
 pub struct SidekiqQueue {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     url: String,
     default_queue: String,
     default_retry: Retry,
@@ -121,7 +121,9 @@ impl SidekiqQueueBuilder {
         self
     }
 
-    /// Connect and response timeout (default 2 s).
+    /// The most that connecting, and each enqueue (including any reconnection
+    /// it waits on), may take (default 2 s): how long a request waits on an
+    /// unreachable Redis before failing over.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -141,12 +143,12 @@ impl SidekiqQueueBuilder {
     }
 }
 
-pub(super) async fn connect(url: &str, timeout: Duration) -> Result<ConnectionManager, QueueError> {
+pub(super) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnection, QueueError> {
     crate::connection::connect(url, timeout).await.map_err(|(message, e)| QueueError::with_source(message, e))
 }
 
 /// Pushes `msg` onto its queue, as Sidekiq's client does.
-pub(super) async fn push(conn: &mut ConnectionManager, msg: &Message) -> Result<(), QueueError> {
+pub(super) async fn push(conn: &mut RedisConnection, msg: &Message) -> Result<(), QueueError> {
     let json =
         serde_json::to_string(msg).map_err(|e| QueueError::with_source("the job does not serialize", e))?;
     redis::pipe()

@@ -16,7 +16,6 @@
 //!  "jid":"9c1a0e4b6f7d2a3c5e8b1d0f","queue":"cacheback","retry":true,"created_at":1732450000.123,"enqueued_at":1732450000.123}
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -151,14 +150,8 @@ pub(crate) fn now() -> f64 {
 }
 
 /// A new job id: 24 lowercase hex digits, as Sidekiq's `SecureRandom.hex(12)`.
-/// Unique per process (pid, time, counter), which is all a jid needs.
 pub(crate) fn new_jid() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&std::process::id().to_le_bytes());
-    hasher.update(&SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos().to_le_bytes());
-    hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    hasher.finalize().as_bytes()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    crate::id::unique_hex(12)
 }
 
 /// Sidekiq 6's retry delay: `count⁴ + 15 + rand(10) × (count + 1)` seconds.

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::client::push;
 use super::{Message, now, retry_delay};
+use crate::connection::RedisConnection;
 use crate::error::QueueError;
 
 /// Dead jobs are kept this long (Sidekiq's default: six months)...
@@ -25,7 +25,7 @@ pub(super) enum Outcome {
 }
 
 /// Moves the due jobs of the `schedule` and `retry` sets back onto their queues.
-pub(super) async fn enqueue_due(conn: &mut ConnectionManager) -> Result<usize, QueueError> {
+pub(super) async fn enqueue_due(conn: &mut RedisConnection) -> Result<usize, QueueError> {
     let mut moved = 0;
     for set in ["schedule", "retry"] {
         loop {
@@ -54,7 +54,7 @@ pub(super) async fn enqueue_due(conn: &mut ConnectionManager) -> Result<usize, Q
 
 /// Sidekiq's retry: the `retry` set with backoff, then the `dead` set.
 pub(super) async fn retry_or_bury(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     mut msg: Message,
     class: String,
     message: String,
@@ -97,7 +97,7 @@ pub(super) async fn retry_or_bury(
 }
 
 /// Adds a job to the dead set, trimmed as Sidekiq trims it.
-pub(super) async fn bury(conn: &mut ConnectionManager, raw: &str) -> Result<(), QueueError> {
+pub(super) async fn bury(conn: &mut RedisConnection, raw: &str) -> Result<(), QueueError> {
     let at = now();
     redis::pipe()
         .atomic()
@@ -113,7 +113,7 @@ pub(super) async fn bury(conn: &mut ConnectionManager, raw: &str) -> Result<(), 
 }
 
 /// Sidekiq's `stat:processed` and `stat:failed` counters.
-pub(super) async fn count(conn: &mut ConnectionManager, ok: bool) {
+pub(super) async fn count(conn: &mut RedisConnection, ok: bool) {
     let mut pipe = redis::pipe();
     pipe.incr("stat:processed", 1).ignore();
     if !ok {

@@ -2,7 +2,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -12,6 +11,7 @@ use super::{
     DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE, DEFAULT_SHUTDOWN_TIMEOUT, Message,
     REFRESH_CLASS,
 };
+use crate::connection::RedisConnection;
 use crate::error::{Error, QueueError};
 use crate::queue::{Performer, RefreshPayload};
 
@@ -59,7 +59,7 @@ pub struct SidekiqWorker {
 struct Inner {
     performer: Arc<dyn Performer>,
     url: String,
-    conn: ConnectionManager,
+    conn: RedisConnection,
     queues: Vec<String>,
     concurrency: usize,
     shutdown_timeout: Duration,
@@ -140,7 +140,9 @@ impl SidekiqWorkerBuilder {
         self
     }
 
-    /// Connect and response timeout (default 2 s).
+    /// The most that connecting, and each bookkeeping request (including any
+    /// reconnection it waits on), may take (default 2 s). Fetches wait at
+    /// least 2 s: their `BRPOP` blocks for 1 s.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -309,7 +311,7 @@ pub struct WorkerHandle {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     in_flight: Vec<InFlight>,
-    conn: ConnectionManager,
+    conn: RedisConnection,
     shutdown_timeout: Duration,
 }
 
@@ -349,7 +351,7 @@ impl WorkerHandle {
 
 impl Inner {
     /// Takes the next job without blocking, from the first non-empty queue.
-    async fn pop(&self, conn: &mut ConnectionManager) -> Result<Option<String>, QueueError> {
+    async fn pop(&self, conn: &mut RedisConnection) -> Result<Option<String>, QueueError> {
         for queue in &self.queues {
             let raw: Option<String> = conn
                 .rpop(format!("queue:{queue}"), None)
@@ -364,12 +366,15 @@ impl Inner {
 
     async fn fetch_loop(self: Arc<Self>, stopped: watch::Receiver<bool>, slot: InFlight) {
         let keys: Vec<String> = self.queues.iter().map(|q| format!("queue:{q}")).collect();
-        let mut conn: Option<ConnectionManager> = None;
+        let mut conn: Option<RedisConnection> = None;
         while !*stopped.borrow() {
             let c = match &mut conn {
                 Some(c) => c,
+                // Without a deadline of its own: the response timeout (at least
+                // FETCH_MIN_RESPONSE_TIMEOUT) counts from when the BRPOP is sent,
+                // so waiting for a reconnection never cuts a BRPOP short.
                 None => match connect(&self.url, self.timeout.max(FETCH_MIN_RESPONSE_TIMEOUT)).await {
-                    Ok(c) => conn.insert(c),
+                    Ok(c) => conn.insert(c.without_deadline()),
                     Err(err) => {
                         tracing::error!(target: "cacheback", error = %err, "Sidekiq fetcher cannot connect; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
