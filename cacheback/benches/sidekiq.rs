@@ -9,7 +9,9 @@
 //!   (trivial fetch, Redis cache store) drained by one worker with 32
 //!   concurrent refreshes; beside it, `sidekiq_raw_rpop_per_sec`: the same
 //!   number of jobs only popped (`RPOP`) at the same concurrency, the floor of
-//!   any Redis-list worker.
+//!   any Redis-list worker; `sidekiq_refresh_share_of_floor` is the ratio.
+//!   The worker fetches reliably (jobs move to a working list and are
+//!   acknowledged), which the floor does not.
 //! * `sidekiq_stale_to_fresh_*_ms`: a stale `get` queues a refresh; the time
 //!   until `raw_get` sees the new value, with the worker idle in `BRPOP`.
 
@@ -124,6 +126,7 @@ async fn run() {
 
     print("sidekiq_refresh_jobs_per_sec", JOBS as f64 / elapsed.as_secs_f64(), "jobs/s");
     print("sidekiq_raw_rpop_per_sec", JOBS as f64 / raw_elapsed.as_secs_f64(), "jobs/s");
+    print("sidekiq_refresh_share_of_floor", 100.0 * raw_elapsed.as_secs_f64() / elapsed.as_secs_f64(), "%");
 
     // --- stale read -> fresh value, idle worker -------------------------------
     let handle = worker.start();

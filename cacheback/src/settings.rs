@@ -20,6 +20,7 @@
 //!       shutdown_timeout_secs: 25
 //!       poll_interval_secs: 5       # how often due retries go back onto their queues
 //!       timeout_ms: 2000            # connect and response timeout
+//!       timestamps: seconds         # new jobs' times: seconds (every Sidekiq) | milliseconds (Sidekiq 8)
 //!       task_options:               # per job, over the job's own task_options
 //!         "sandbox::jobs::VanillaJob": { queue: slow, retry: 3 }
 //!     caches:                       # Django's CACHES
@@ -46,7 +47,7 @@ use crate::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
 use crate::error::Error;
 use crate::local::LocalCache;
 use crate::queue::InProcessQueue;
-use crate::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
+use crate::queue::sidekiq::{SidekiqQueue, SidekiqWorker, Timestamps};
 use crate::store::{MemoryStore, NullStore, RedisStore};
 use crate::task::{Retry, TaskOptions};
 
@@ -136,6 +137,7 @@ pub enum TaskQueue {
 /// let s: SidekiqSettings = serde_json::from_value(serde_json::json!({"url": "redis://127.0.0.1"})).unwrap();
 /// assert_eq!(s.queues, ["cacheback"]);
 /// assert_eq!(s.concurrency, 10);
+/// assert_eq!(s.timestamps, cacheback::queue::sidekiq::Timestamps::Seconds);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,9 +164,20 @@ pub struct SidekiqSettings {
     /// Connect and response timeout in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How long, in seconds, a worker process is trusted to be alive after
+    /// its last heartbeat; then a live worker puts the refreshes it was
+    /// running back on their queues (Sidekiq Pro's 60 s by default).
+    #[serde(default = "default_heartbeat_lifespan")]
+    pub heartbeat_lifespan_secs: u64,
     /// Task options per job name, over the job's own.
     #[serde(default)]
     pub task_options: BTreeMap<String, TaskOptions>,
+    /// The form of the times of the jobs the queue pushes: `seconds` (float
+    /// epoch seconds, Sidekiq 6.x/7.x's form, which every version reads) or
+    /// `milliseconds` (integer epoch milliseconds, Sidekiq 8's). The worker
+    /// keeps each job's own form.
+    #[serde(default)]
+    pub timestamps: Timestamps,
 }
 
 fn default_queues() -> Vec<String> {
@@ -181,6 +194,9 @@ fn default_shutdown_timeout() -> u64 {
 }
 fn default_poll_interval() -> u64 {
     crate::queue::sidekiq::DEFAULT_POLL_INTERVAL.as_secs()
+}
+fn default_heartbeat_lifespan() -> u64 {
+    crate::queue::sidekiq::DEFAULT_HEARTBEAT_LIFESPAN.as_secs()
 }
 fn default_timeout_ms() -> u64 {
     duration_ms(crate::connection::DEFAULT_TIMEOUT)
@@ -375,6 +391,7 @@ impl Settings {
                 let mut queue = SidekiqQueue::builder(sidekiq.url.clone())
                     .default_queue(sidekiq.queues[0].clone())
                     .default_retry(sidekiq.retry)
+                    .timestamps(sidekiq.timestamps)
                     .timeout(Duration::from_millis(sidekiq.timeout_ms));
                 for (job, options) in &sidekiq.task_options {
                     queue = queue.task_options(job.clone(), options.clone());
@@ -425,6 +442,7 @@ impl Settings {
             .queues(sidekiq.queues.clone())
             .concurrency(sidekiq.concurrency)
             .shutdown_timeout(Duration::from_secs(sidekiq.shutdown_timeout_secs))
+            .heartbeat_lifespan(Duration::from_secs(sidekiq.heartbeat_lifespan_secs))
             .poll_interval(Duration::from_secs(sidekiq.poll_interval_secs.max(1)))
             .timeout(Duration::from_millis(sidekiq.timeout_ms))
             .connect()

@@ -3,11 +3,21 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use cacheback::loco::{CachebackInitializer, from_context};
 use cacheback::{Cacheback, FetchError, Job};
-use loco_rs::app::{AppContext, Initializer};
+use loco_rs::app::{AppContext, Hooks, Initializer};
+use loco_rs::bgworker::Queue;
+use loco_rs::boot::{BootResult, StartMode};
+use loco_rs::config::{Config, WorkerMode};
+use loco_rs::controller::AppRoutes;
 use loco_rs::doctor::CheckStatus;
+use loco_rs::environment::Environment;
+use loco_rs::logger::LogLevel;
+use loco_rs::task::Tasks;
 use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Default)]
 struct Answer;
@@ -20,11 +30,15 @@ impl Job for Answer {
     }
 }
 
+/// loco's test context with `cacheback` as `initializers.cacheback`, and
+/// `workers.mode: BackgroundQueue`, the mode a Sidekiq worker needs (the
+/// test context's own is `ForegroundBlocking`).
 async fn context(cacheback: serde_json::Value) -> AppContext {
     let mut ctx = loco_rs::tests_cfg::app::get_app_context().await;
     let mut initializers = ctx.config.initializers.take().unwrap_or_default();
     initializers.insert("cacheback".to_owned(), cacheback);
     ctx.config.initializers = Some(initializers);
+    ctx.config.workers.mode = WorkerMode::BackgroundQueue;
     ctx
 }
 
@@ -140,23 +154,12 @@ async fn doctor_reports_an_unreachable_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sidekiq_worker_starts_and_stops_with_loco() {
     let _turn = TURN.lock().await;
-    let queue = common::unique_prefix("loco-q").replace(':', "-");
-    let ctx = context(json!({
-        "task_queue": "sidekiq",
-        "sidekiq": { "url": common::redis_url(), "queues": [queue], "concurrency": 2, "shutdown_timeout_secs": 5 },
-        "caches": { "default": { "backend": "redis", "url": common::redis_url(), "key_prefix": common::unique_prefix("loco") } },
-    }))
-    .await;
+    let (config, _queue) = sidekiq_config();
+    let ctx = context(config).await;
     initializer().before_run(&ctx).await.unwrap();
     let cache = from_context(&ctx).unwrap();
     cacheback::loco::start_worker(&ctx).await.unwrap();
-    let answer = cache.job(LazyAnswer);
-    assert_eq!(answer.get(&()).await.unwrap(), None, "a miss is queued on Sidekiq");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while answer.get(&()).await.unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the worker did not refresh");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    assert_the_worker_refreshes(&cache).await;
     cacheback::loco::stop_worker(&ctx).await;
     let check = initializer().check(&ctx).await.unwrap().unwrap();
     assert!(matches!(check.status, CheckStatus::Ok), "{}", check.message);
@@ -205,6 +208,228 @@ async fn in_process_needs_no_worker() {
     initializer().before_run(&ctx).await.unwrap();
     cacheback::loco::start_worker(&ctx).await.unwrap();
     cacheback::loco::stop_worker(&ctx).await;
+}
+
+/// A valid Sidekiq section on a queue of its own.
+fn sidekiq_config() -> (serde_json::Value, String) {
+    let queue = common::unique_prefix("loco-q").replace(':', "-");
+    let config = json!({
+        "task_queue": "sidekiq",
+        "sidekiq": { "url": common::redis_url(), "queues": [queue], "concurrency": 2, "shutdown_timeout_secs": 5 },
+        "caches": { "default": { "backend": "redis", "url": common::redis_url(), "key_prefix": common::unique_prefix("loco") } },
+    });
+    (config, queue)
+}
+
+/// Waits until the worker has refreshed `LazyAnswer`, queued by a miss.
+async fn assert_the_worker_refreshes(cache: &Cacheback) {
+    let answer = cache.job(LazyAnswer);
+    assert_eq!(answer.get(&()).await.unwrap(), None, "a miss is queued on Sidekiq");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while answer.get(&()).await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the worker did not refresh");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A loco app with the initializer wired as `docs/installation.md` says, for
+/// loco's own `boot::run_app` (what `cargo loco start` runs).
+struct TestApp;
+
+#[async_trait::async_trait]
+impl Hooks for TestApp {
+    fn app_name() -> &'static str {
+        "cacheback_test_app"
+    }
+    async fn boot(_: StartMode, _: &Environment, _: Config) -> loco_rs::Result<BootResult> {
+        Err(loco_rs::Error::Message("the tests call run_app".to_owned()))
+    }
+    fn routes(_: &AppContext) -> AppRoutes {
+        AppRoutes::empty()
+    }
+    async fn initializers(_: &AppContext) -> loco_rs::Result<Vec<Box<dyn Initializer>>> {
+        Ok(vec![Box::new(initializer())])
+    }
+    async fn connect_workers(ctx: &AppContext, _: &Queue) -> loco_rs::Result<()> {
+        cacheback::loco::start_worker(ctx).await
+    }
+    async fn on_shutdown(ctx: &AppContext) {
+        cacheback::loco::stop_worker(ctx).await;
+    }
+    fn register_tasks(_: &mut Tasks) {}
+    #[cfg(feature = "sea-orm")]
+    async fn truncate(_: &AppContext) -> loco_rs::Result<()> {
+        Ok(())
+    }
+    #[cfg(feature = "sea-orm")]
+    async fn seed(_: &AppContext, _: &std::path::Path) -> loco_rs::Result<()> {
+        Ok(())
+    }
+}
+
+/// `cargo loco start --worker` with `workers.mode: BackgroundQueue`: loco
+/// calls `connect_workers`, which starts the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loco_starts_the_worker_in_background_queue_mode() {
+    let _turn = TURN.lock().await;
+    let (config, _queue) = sidekiq_config();
+    let mut ctx = context(config).await;
+    // The mode needs a loco queue; cacheback's worker does not use it.
+    ctx.queue_provider = Some(Arc::new(Queue::empty()));
+    let boot = loco_rs::boot::run_app::<TestApp>(&StartMode::WorkerOnly { tags: vec![] }, ctx).await.unwrap();
+    let ctx = boot.app_context;
+    // `connect_workers` started it; starting it again (a second call) is a no-op.
+    cacheback::loco::start_worker(&ctx).await.unwrap();
+    assert_the_worker_refreshes(&from_context(&ctx).unwrap()).await;
+    TestApp::on_shutdown(&ctx).await;
+}
+
+/// With any other `workers.mode`, loco never calls `connect_workers`:
+/// `cargo loco start` (with `--worker` or not) stops with a message that
+/// says what to change, instead of a worker that is "online" and runs nothing.
+#[tokio::test]
+async fn loco_start_refuses_a_mode_that_cannot_start_the_worker() {
+    for mode in [WorkerMode::BackgroundAsync, WorkerMode::ForegroundBlocking] {
+        for start in [StartMode::WorkerOnly { tags: vec![] }, StartMode::ServerOnly] {
+            let _turn = TURN.lock().await;
+            let (config, _queue) = sidekiq_config();
+            let mut ctx = context(config).await;
+            ctx.config.workers.mode = mode.clone();
+            let shared_store = ctx.shared_store.clone();
+            let Err(err) = loco_rs::boot::run_app::<TestApp>(&start, ctx).await else {
+                panic!("{mode:?} with {start:?} started");
+            };
+            let err = err.to_string();
+            for part in [
+                "`initializers.cacheback.task_queue: sidekiq`",
+                &format!("`workers.mode: {mode:?}`"),
+                "config/test.yaml",
+                "`workers: { mode: BackgroundQueue }`",
+                "`queue: { kind: Redis,",
+                "`initializers.cacheback.task_queue: in_process`",
+            ] {
+                assert!(err.contains(part), "{part} is not in: {err}");
+            }
+            assert!(!err.contains('\n'), "one line, as loco prints errors with Debug: {err}");
+            assert!(!shared_store.contains::<Cacheback>(), "nothing installed");
+        }
+    }
+}
+
+/// The same config fails `cargo loco doctor`; the in-process queue runs in
+/// every mode.
+#[tokio::test]
+async fn the_worker_mode_in_doctor_and_with_the_in_process_queue() {
+    let _turn = TURN.lock().await;
+    let (config, _queue) = sidekiq_config();
+    let mut ctx = context(config).await;
+    ctx.config.workers.mode = WorkerMode::BackgroundAsync;
+    let check = initializer().check(&ctx).await.unwrap().unwrap();
+    assert!(matches!(check.status, CheckStatus::NotOk), "{check:?}");
+    assert!(check.message.contains("workers.mode"), "{check:?}");
+    assert!(check.description.unwrap().contains("`workers: { mode: BackgroundQueue }`"));
+
+    for mode in [WorkerMode::BackgroundAsync, WorkerMode::ForegroundBlocking, WorkerMode::BackgroundQueue] {
+        let mut ctx = loco_rs::tests_cfg::app::get_app_context().await;
+        ctx.config.workers.mode = mode;
+        initializer().before_run(&ctx).await.unwrap();
+        cacheback::loco::start_worker(&ctx).await.unwrap();
+        let check = initializer().check(&ctx).await.unwrap().unwrap();
+        assert!(matches!(check.status, CheckStatus::Ok), "{check:?}");
+    }
+}
+
+/// What `logger::init` of loco installs for `logger`, but on this thread
+/// only, writing to `logs`. `None` when `RUST_LOG` is set: loco would use it
+/// instead of the config.
+fn loco_subscriber(
+    logger: &loco_rs::config::Logger,
+    logs: &common::Logs,
+) -> Option<impl tracing::Subscriber + Send + Sync + use<>> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        eprintln!("skipped: RUST_LOG is set, and loco's filter would be RUST_LOG");
+        return None;
+    }
+    let filter = loco_rs::logger::init_env_filter::<TestApp>(logger.override_filter.as_ref(), &logger.level);
+    let layer = tracing_subscriber::fmt::layer().with_writer(logs.clone()).with_ansi(false);
+    Some(tracing_subscriber::registry().with(layer).with(filter))
+}
+
+fn logger(level: LogLevel, override_filter: Option<&str>) -> loco_rs::config::Logger {
+    loco_rs::config::Logger {
+        enable: true,
+        pretty_backtrace: false,
+        level,
+        format: loco_rs::logger::Format::Compact,
+        override_filter: override_filter.map(str::to_owned),
+        file_appender: None,
+    }
+}
+
+/// Runs `before_run` and the doctor check under loco's log filter for
+/// `logger`: the check, and what reached the logs.
+async fn under_loco_logger(logger: loco_rs::config::Logger) -> Option<(loco_rs::doctor::Check, String)> {
+    let logs = common::Logs::default();
+    let subscriber = loco_subscriber(&logger, &logs)?;
+    let _turn = TURN.lock().await;
+    let mut ctx = context(json!({})).await;
+    ctx.config.logger = logger;
+    let _default = tracing::subscriber::set_default(subscriber);
+    initializer().before_run(&ctx).await.unwrap();
+    let check = initializer().check(&ctx).await.unwrap().unwrap();
+    Some((check, logs.text()))
+}
+
+/// loco's default filter (its crates and the app's) drops cacheback's lines:
+/// start-up warns on stderr (not testable here) and the doctor check says
+/// what to add, but start-up goes on.
+#[tokio::test]
+async fn loco_default_log_filter_is_reported() {
+    let Some((check, logs)) = under_loco_logger(logger(LogLevel::Info, None)).await else { return };
+    assert!(!logs.contains("cacheback initialized"), "{logs}");
+    assert!(matches!(check.status, CheckStatus::NotConfigure), "a warning, not a failure: {check:?}");
+    assert!(check.message.contains("log filter"), "{check:?}");
+    let description = check.description.unwrap();
+    for part in [
+        "failed refreshes",
+        "config/test.yaml",
+        "override_filter: loco_rs=info,sea_orm_migration=info,tower_http=info,sqlx::query=info,<your_app>=info,cacheback=info",
+        "`Hooks::app_name`",
+    ] {
+        assert!(description.contains(part), "{part} is not in: {description}");
+    }
+
+    // An override that does not name cacheback: the fix extends it.
+    let Some((check, _)) =
+        under_loco_logger(logger(LogLevel::Warn, Some("loco_rs=warn,cacheback_test_app=warn"))).await
+    else {
+        return;
+    };
+    assert!(matches!(check.status, CheckStatus::NotConfigure), "{check:?}");
+    let description = check.description.unwrap();
+    assert!(
+        description.contains("override_filter: loco_rs=warn,cacheback_test_app=warn,cacheback=warn"),
+        "{description}"
+    );
+    assert!(!description.contains("<your_app>"), "{description}");
+}
+
+/// With cacheback in `override_filter`, as the sandbox's configs and the
+/// installation docs have it, its lines reach the logs and the check is clean.
+#[tokio::test]
+async fn override_filter_naming_cacheback_lets_its_lines_through() {
+    let filter = "loco_rs=info,sea_orm_migration=info,tower_http=info,sqlx::query=info,cacheback_test_app=info,cacheback=info";
+    let Some((check, logs)) = under_loco_logger(logger(LogLevel::Info, Some(filter))).await else { return };
+    assert!(logs.contains("cacheback initialized"), "{logs}");
+    assert!(matches!(check.status, CheckStatus::Ok), "{check:?}");
+}
+
+/// Logs turned off, or no logger at all: nothing to warn about.
+#[tokio::test]
+async fn no_logs_at_all_is_not_reported() {
+    let Some((check, logs)) = under_loco_logger(logger(LogLevel::Off, None)).await else { return };
+    assert_eq!(logs, "");
+    assert!(matches!(check.status, CheckStatus::Ok), "{check:?}");
 }
 
 #[derive(Default)]

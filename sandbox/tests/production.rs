@@ -36,24 +36,25 @@ impl Deployment {
             ("CACHEBACK_QUEUE", queue.clone()),
             ("CACHEBACK_KEY_PREFIX", format!("cacheback-e2e:{id}:")),
             ("VANILLA_DELAY_MS", "200".to_owned()),
-            ("LOG_LEVEL", "warn".to_owned()),
         ];
         Self { env, queue, redis, database }
     }
 
-    /// Starts `sandbox-cli start <args>`; returns it and its port.
+    /// Starts `sandbox-cli start <args>`, its logs (stdout) going to a
+    /// file; returns it and its port.
     fn start(&self, args: &[&str]) -> Process {
         let port = free_port();
+        let logs = std::env::temp_dir().join(format!("cacheback-e2e-{}-{port}.log", std::process::id()));
         let child = Command::new(env!("CARGO_BIN_EXE_sandbox-cli"))
             .arg("start")
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("PORT", port.to_string())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&logs).unwrap())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        Process { child, port }
+        Process { child, port, logs }
     }
 
     fn queued(&mut self) -> usize {
@@ -71,9 +72,15 @@ impl Drop for Deployment {
 struct Process {
     child: Child,
     port: u16,
+    logs: std::path::PathBuf,
 }
 
 impl Process {
+    /// What it has logged so far.
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.logs).unwrap()
+    }
+
     fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
@@ -102,6 +109,7 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.logs);
     }
 }
 
@@ -175,6 +183,10 @@ fn the_sandbox_in_production() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(deployment.queued(), 0);
+    // With config/production.yaml as shipped, cacheback's lines reach the
+    // worker's logs (loco's own filter would drop them).
+    let logs = worker.logs();
+    assert!(logs.contains(r#""target":"cacheback""#), "no cacheback line in the worker's logs:\n{logs}");
     worker.port = 0;
     worker.terminate();
 

@@ -595,3 +595,28 @@ impl Drop for PrivateRedis {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Runs a Ruby script with Sidekiq loaded, pointed at the tests' Redis;
+/// returns the JSON it printed on a line after `RESULT `. Ruby's Sidekiq
+/// (Debian's ruby-sidekiq, which `scripts/test` installs) is required.
+pub fn ruby_sidekiq(script: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let prelude = "require 'sidekiq'; require 'sidekiq/api'; require 'json'\n\
+                   Sidekiq.configure_client { |c| c.redis = { url: ENV.fetch('REDIS_URL') } }\n\
+                   Sidekiq.logger.level = Logger::WARN\n";
+    let output = std::process::Command::new("ruby")
+        .arg("-e")
+        .arg(format!("{prelude}{script}"))
+        .env("REDIS_URL", redis_url())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("these tests need Ruby with Sidekiq (`scripts/test` installs ruby-sidekiq): {e}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "ruby failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT in {stdout}"));
+    serde_json::from_str(line).unwrap()
+}

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS};
+use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS, Timestamps};
 use crate::connection::RedisConnection;
 use crate::error::QueueError;
 use crate::queue::{RefreshPayload, RefreshQueue};
@@ -33,6 +33,7 @@ pub struct SidekiqQueue {
     default_queue: String,
     default_retry: Retry,
     per_job: HashMap<String, TaskOptions>,
+    timestamps: Timestamps,
 }
 
 impl std::fmt::Debug for SidekiqQueue {
@@ -40,6 +41,7 @@ impl std::fmt::Debug for SidekiqQueue {
         f.debug_struct("SidekiqQueue")
             .field("url", &self.url)
             .field("default_queue", &self.default_queue)
+            .field("timestamps", &self.timestamps)
             .finish()
     }
 }
@@ -51,7 +53,8 @@ impl std::fmt::Debug for SidekiqQueue {
 /// let builder = cacheback::queue::sidekiq::SidekiqQueue::builder("redis://127.0.0.1/")
 ///     .default_queue("refresh")
 ///     .default_retry(Retry::Count(5))
-///     .task_options("app::SlowJob", TaskOptions::default().queue("slow"));
+///     .task_options("app::SlowJob", TaskOptions::default().queue("slow"))
+///     .timestamps(cacheback::queue::sidekiq::Timestamps::Seconds);
 /// # let _ = builder;
 /// ```
 #[derive(Debug, Clone)]
@@ -61,6 +64,7 @@ pub struct SidekiqQueueBuilder {
     default_retry: Retry,
     per_job: HashMap<String, TaskOptions>,
     timeout: Duration,
+    timestamps: Timestamps,
 }
 
 impl SidekiqQueue {
@@ -72,6 +76,7 @@ impl SidekiqQueue {
             default_retry: Retry::Enabled(true),
             per_job: HashMap::new(),
             timeout: crate::connection::DEFAULT_TIMEOUT,
+            timestamps: Timestamps::default(),
         }
     }
 
@@ -95,7 +100,7 @@ impl SidekiqQueue {
             Retry::Enabled(false) => serde_json::Value::from(0),
             Retry::Count(n) => serde_json::Value::from(n),
         };
-        Ok(Message::new(REFRESH_CLASS, vec![payload], queue, retry))
+        Ok(Message::new(REFRESH_CLASS, vec![payload], queue, retry).with_timestamps(self.timestamps))
     }
 }
 
@@ -130,6 +135,17 @@ impl SidekiqQueueBuilder {
         self
     }
 
+    /// The form of the times (`created_at`, `enqueued_at`) of the jobs it
+    /// pushes (default [`Timestamps::Seconds`]: float epoch seconds, which
+    /// every Sidekiq version reads; [`Timestamps::Milliseconds`] is Sidekiq
+    /// 8's own form, which only Sidekiq 8 reads). Jobs the worker re-pushes
+    /// keep the form they came with.
+    #[must_use]
+    pub fn timestamps(mut self, timestamps: Timestamps) -> Self {
+        self.timestamps = timestamps;
+        self
+    }
+
     /// Connects.
     pub async fn connect(self) -> Result<SidekiqQueue, QueueError> {
         let conn = connect(&self.url, self.timeout).await?;
@@ -139,6 +155,7 @@ impl SidekiqQueueBuilder {
             default_queue: self.default_queue,
             default_retry: self.default_retry,
             per_job: self.per_job,
+            timestamps: self.timestamps,
         })
     }
 }

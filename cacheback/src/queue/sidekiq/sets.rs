@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::client::push;
-use super::{Message, now, retry_delay};
+use super::{DEFAULT_QUEUE, Message, now, retry_delay};
 use crate::connection::RedisConnection;
 use crate::error::QueueError;
 
@@ -15,6 +15,9 @@ use crate::error::QueueError;
 const DEAD_TIMEOUT: Duration = Duration::from_secs(180 * 24 * 3600);
 /// ...and at most this many (Sidekiq's default).
 const DEAD_MAX_JOBS: isize = 10_000;
+/// The longest `error_message` kept (Sidekiq's).
+const MAX_ERROR_MESSAGE_CHARS: usize = 10_000;
+
 /// What became of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -24,11 +27,15 @@ pub(super) enum Outcome {
     Discarded,
 }
 
-/// Moves the due jobs of the `schedule` and `retry` sets back onto their queues.
+/// Moves the due jobs of the `schedule` and `retry` sets back onto their
+/// queues, with an `enqueued_at` of now in the form of the job's times. An
+/// entry that is not a job goes to the dead set, wrapped in one (see
+/// [`bury`]).
 pub(super) async fn enqueue_due(conn: &mut RedisConnection) -> Result<usize, QueueError> {
     let mut moved = 0;
     for set in ["schedule", "retry"] {
         loop {
+            // Scores are epoch seconds in every Sidekiq version.
             let due: Option<String> = pop_due_script()
                 .key(set)
                 .arg(now())
@@ -36,9 +43,9 @@ pub(super) async fn enqueue_due(conn: &mut RedisConnection) -> Result<usize, Que
                 .await
                 .map_err(|e| QueueError::with_source(format!("Redis refused to pop from `{set}`"), e))?;
             let Some(raw) = due else { break };
-            match serde_json::from_str::<Message>(&raw) {
+            match Message::parse(&raw, DEFAULT_QUEUE) {
                 Ok(mut msg) => {
-                    msg.enqueued_at = Some(now());
+                    msg.enqueued_at = Some(super::Stamp::now(msg.timestamps()));
                     push(conn, &msg).await?;
                     moved += 1;
                 }
@@ -53,6 +60,13 @@ pub(super) async fn enqueue_due(conn: &mut RedisConnection) -> Result<usize, Que
 }
 
 /// Sidekiq's retry: the `retry` set with backoff, then the `dead` set.
+///
+/// As Ruby's `JobRetry`: `"retry": false` discards the job; a `retry_for`
+/// (Sidekiq 7.1+, seconds) retries until that long after the first failure,
+/// whatever the count (Sidekiq 8.1's rule); `"dead": false` discards a job
+/// whose retries are exhausted instead of burying it. The times set on the
+/// job take the form of its own (see [`Message::timestamps`]); the scores are
+/// epoch seconds, as in every Sidekiq version.
 pub(super) async fn retry_or_bury(
     conn: &mut RedisConnection,
     mut msg: Message,
@@ -64,25 +78,30 @@ pub(super) async fn retry_or_bury(
         return Ok(Outcome::Discarded);
     };
     let at = now();
+    let stamp = super::Stamp::from_secs_f64(at, msg.timestamps());
     let count = match msg.retry_count {
         Some(previous) => {
-            msg.retried_at = Some(at);
-            previous + 1
+            msg.retried_at = Some(stamp);
+            previous.saturating_add(1)
         }
         None => {
-            msg.failed_at = Some(at);
+            msg.failed_at = Some(stamp);
             0
         }
     };
     msg.retry_count = Some(count);
+    msg.error_message = Some(error_message(&msg, &class, message));
     msg.error_class = Some(class);
-    msg.error_message = Some(message);
     if let Some(serde_json::Value::String(queue)) = msg.extra.get("retry_queue") {
         msg.queue = queue.clone();
     }
+    let exhausted = match msg.retry_for() {
+        Some(window) => msg.failed_at.map_or(at, super::Stamp::as_secs_f64) + window < at,
+        None => count >= max,
+    };
     let json =
         serde_json::to_string(&msg).map_err(|e| QueueError::with_source("the job does not serialize", e))?;
-    if count < max {
+    if !exhausted {
         let jitter = u32::from(blake3::hash(msg.jid.as_bytes()).as_bytes()[0]) + count;
         let when = at + retry_delay(count, jitter).as_secs_f64();
         let () = conn
@@ -91,17 +110,66 @@ pub(super) async fn retry_or_bury(
             .map_err(|e| QueueError::with_source("Redis refused ZADD retry", e))?;
         return Ok(Outcome::Retried);
     }
+    if msg.extra.get("dead") == Some(&serde_json::Value::Bool(false)) {
+        tracing::warn!(target: "cacheback", jid = %msg.jid, "Job retries exhausted; `dead: false`: discarded");
+        return Ok(Outcome::Discarded);
+    }
     tracing::warn!(target: "cacheback", jid = %msg.jid, "Job retries exhausted; sent to the dead set");
-    bury(conn, &json).await?;
+    kill(conn, &json).await?;
     Ok(Outcome::Dead)
 }
 
-/// Adds a job to the dead set, trimmed as Sidekiq trims it.
+/// A failure's `error_message`: an `ArgumentError` of a job whose `args` is
+/// not an array says so, and the message is cut to Sidekiq's 10,000 chars.
+fn error_message(msg: &Message, class: &str, message: String) -> String {
+    let mut message = if class == "ArgumentError" && !msg.args.is_array() {
+        format!("{message} (Job args must be an Array, not {})", msg.args.ruby_class())
+    } else {
+        message
+    };
+    if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        message.truncate(cut);
+    }
+    message
+}
+
+/// Adds a raw entry to the dead set, trimmed as Sidekiq trims it: as it is if
+/// it is a job, else (not JSON, or not a job object) wrapped in a
+/// `Cacheback::InvalidJob` job whose one argument is the entry and whose
+/// error says what is wrong, so that Ruby's `DeadSet` and the Web UI read
+/// every entry. A wrapper names the queue the entry names, or `cacheback`.
 pub(super) async fn bury(conn: &mut RedisConnection, raw: &str) -> Result<(), QueueError> {
+    bury_from(conn, raw, None).await
+}
+
+/// [`bury`] for an entry taken from `queue`, which a wrapper then names.
+pub(super) async fn bury_from(
+    conn: &mut RedisConnection,
+    raw: &str,
+    queue: Option<&str>,
+) -> Result<(), QueueError> {
+    match Message::parse(raw, queue.unwrap_or(DEFAULT_QUEUE)) {
+        Ok(_) => kill(conn, raw).await,
+        Err(why) => {
+            let named = || match serde_json::from_str::<serde_json::Value>(raw).ok()?.get("queue")? {
+                serde_json::Value::String(queue) if !queue.is_empty() => Some(queue.clone()),
+                _ => None,
+            };
+            let queue = queue.map(str::to_owned).or_else(named).unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+            let wrapped = serde_json::to_string(&Message::invalid(raw, &why, &queue))
+                .map_err(|e| QueueError::with_source("the job does not serialize", e))?;
+            kill(conn, &wrapped).await
+        }
+    }
+}
+
+/// Adds a job to the dead set, scored now in epoch seconds, trimmed as
+/// Sidekiq trims it.
+async fn kill(conn: &mut RedisConnection, job: &str) -> Result<(), QueueError> {
     let at = now();
     redis::pipe()
         .atomic()
-        .zadd("dead", raw, at)
+        .zadd("dead", job, at)
         .ignore()
         .zrembyscore("dead", "-inf", at - DEAD_TIMEOUT.as_secs_f64())
         .ignore()
@@ -112,12 +180,15 @@ pub(super) async fn bury(conn: &mut RedisConnection, raw: &str) -> Result<(), Qu
         .map_err(|e| QueueError::with_source("Redis refused ZADD dead", e))
 }
 
-/// Sidekiq's `stat:processed` and `stat:failed` counters.
-pub(super) async fn count(conn: &mut RedisConnection, ok: bool) {
+/// Sidekiq's `stat:processed` and `stat:failed` counters, for a batch of jobs.
+pub(super) async fn count(conn: &mut RedisConnection, processed: usize, failed: usize) {
+    if processed == 0 {
+        return;
+    }
     let mut pipe = redis::pipe();
-    pipe.incr("stat:processed", 1).ignore();
-    if !ok {
-        pipe.incr("stat:failed", 1).ignore();
+    pipe.incr("stat:processed", processed).ignore();
+    if failed > 0 {
+        pipe.incr("stat:failed", failed).ignore();
     }
     if let Err(err) = pipe.query_async::<()>(conn).await {
         tracing::warn!(target: "cacheback", error = %err, "Unable to count a job in the Sidekiq stats");

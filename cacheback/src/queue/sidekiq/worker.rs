@@ -1,11 +1,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::AsyncCommands;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::client::connect;
+use super::fetch::{self, Fetched};
+use super::process::{DEFAULT_HEARTBEAT_LIFESPAN, Process, Work};
 use super::sets::{self, Outcome};
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE, DEFAULT_SHUTDOWN_TIMEOUT, Message,
@@ -15,19 +16,36 @@ use crate::connection::RedisConnection;
 use crate::error::{Error, QueueError};
 use crate::queue::{Performer, RefreshPayload};
 
-/// How long a fetcher blocks on `BRPOP` before looking at the shutdown flag.
+/// How long an idle fetcher blocks on `BLMOVE` of a single queue before
+/// looking at the shutdown flag.
 const FETCH_TIMEOUT_SECS: f64 = 1.0;
-/// The least response timeout of a fetcher's own connection: an idle `BRPOP`
-/// answers only after [`FETCH_TIMEOUT_SECS`], so a shorter response timeout
-/// (the configured one may be 500 ms) would fail every idle fetch.
+/// How long an idle fetcher of several queues blocks on the first: the
+/// others are looked at again after it (a lower-priority job waits at most
+/// this long for an idle worker).
+const FETCH_TIMEOUT_SEVERAL_SECS: f64 = 0.1;
+/// The least response timeout of a fetcher's own connection: an idle
+/// `BLMOVE` answers only after [`FETCH_TIMEOUT_SECS`], so a shorter response
+/// timeout (the configured one may be 500 ms) would fail every idle fetch.
 const FETCH_MIN_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many jobs a draining fetcher moves to its working list at once.
+const DRAIN_BATCH: usize = 8;
 
 /// Runs cacheback refreshes from Sidekiq queues.
 ///
-/// * [`start`](Self::start) runs `concurrency` fetchers (each blocked on
-///   `BRPOP` of the queues, in priority order) and a poller that moves due
-///   retries back onto their queues; [`WorkerHandle::shutdown`] stops them
-///   gracefully.
+/// * [`start`](Self::start) runs `concurrency` fetchers, a heartbeat and a
+///   poller that moves due retries back onto their queues;
+///   [`WorkerHandle::shutdown`] stops them gracefully.
+/// * Fetching is reliable: a job moves atomically from its queue (in
+///   priority order) into this process's working list, and leaves it when its
+///   outcome is recorded. If the process dies (`SIGKILL`, a crash), its
+///   heartbeat expires after the [heartbeat lifespan](SidekiqWorkerBuilder::heartbeat_lifespan)
+///   and a live worker (one starting, or the periodic sweep) puts its jobs
+///   back on their queues: a refresh runs at least once, and again at most
+///   once per crash (a refresh that finds its item fetched since it was
+///   queued skips the fetch).
+/// * The heartbeat is Sidekiq's: `Sidekiq::ProcessSet` and
+///   `Sidekiq::WorkSet` (the Web UI's Busy page) list the worker and the
+///   refreshes it is running.
 /// * [`drain`](Self::drain) runs until the queues are empty: Sidekiq's burst
 ///   mode, for tests and one-off runs.
 ///
@@ -58,6 +76,7 @@ pub struct SidekiqWorker {
 
 struct Inner {
     performer: Arc<dyn Performer>,
+    process: Process,
     url: String,
     conn: RedisConnection,
     queues: Vec<String>,
@@ -97,6 +116,7 @@ pub struct SidekiqWorkerBuilder {
     shutdown_timeout: Duration,
     poll_interval: Duration,
     timeout: Duration,
+    heartbeat_lifespan: Duration,
 }
 
 impl std::fmt::Debug for SidekiqWorkerBuilder {
@@ -149,15 +169,29 @@ impl SidekiqWorkerBuilder {
         self
     }
 
-    /// Connects.
+    /// How long a worker process is trusted to be alive after its last
+    /// heartbeat (default 60 s, Sidekiq Pro's): once it has passed, another
+    /// worker puts the refreshes the process was running back on their
+    /// queues. The recovery bound of a killed worker's refreshes is this
+    /// lifespan plus a quarter of it (the sweep interval).
+    #[must_use]
+    pub fn heartbeat_lifespan(mut self, lifespan: Duration) -> Self {
+        self.heartbeat_lifespan = lifespan.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Connects, and recovers the refreshes of worker processes that died.
     pub async fn connect(self) -> Result<SidekiqWorker, QueueError> {
         if self.queues.is_empty() {
             return Err(QueueError::new("a Sidekiq worker needs at least one queue"));
         }
-        let conn = connect(&self.url, self.timeout).await?;
+        let mut conn = connect(&self.url, self.timeout).await?;
+        let process = Process::new(&self.queues, self.concurrency, self.heartbeat_lifespan);
+        fetch::recover(&mut conn, &process.identity).await?;
         Ok(SidekiqWorker {
             inner: Arc::new(Inner {
                 performer: self.performer,
+                process,
                 url: self.url,
                 conn,
                 queues: self.queues,
@@ -184,9 +218,8 @@ pub struct DrainReport {
     pub failed: usize,
 }
 
-/// The job a fetcher is running, as `(queue, raw job)`: what a forced
-/// shutdown puts back.
-type InFlight = Arc<Mutex<Option<(String, String)>>>;
+/// The refresh a fetcher is running, for the heartbeat's work list.
+type InFlight = Arc<Mutex<Option<Work>>>;
 
 impl SidekiqWorker {
     /// Configures a worker running refreshes from the Redis at `url` with
@@ -201,7 +234,14 @@ impl SidekiqWorker {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
             timeout: crate::connection::DEFAULT_TIMEOUT,
+            heartbeat_lifespan: DEFAULT_HEARTBEAT_LIFESPAN,
         }
+    }
+
+    /// This process's Sidekiq identity (`hostname:pid:nonce`), as
+    /// `Sidekiq::ProcessSet` lists it.
+    pub fn identity(&self) -> &str {
+        &self.inner.process.identity
     }
 
     /// The queues it runs, highest priority first.
@@ -215,28 +255,51 @@ impl SidekiqWorker {
     ///
     /// Redis failed.
     pub async fn drain(&self) -> Result<DrainReport, QueueError> {
+        let inner = &self.inner;
+        inner.process.beat(&mut inner.conn.clone(), &[]).await?;
+        let (stop, stopped) = watch::channel(false);
+        let heartbeat = tokio::spawn(Arc::clone(inner).heartbeat_loop(stopped, Vec::new()));
         let mut tasks = JoinSet::new();
-        for _ in 0..self.inner.concurrency {
-            let inner = Arc::clone(&self.inner);
+        for _ in 0..inner.concurrency {
+            let inner = Arc::clone(inner);
             tasks.spawn(async move {
                 let mut report = DrainReport::default();
                 let mut conn = inner.conn.clone();
-                while let Some(raw) = inner.pop(&mut conn).await? {
-                    report.processed += 1;
-                    if inner.process(&raw).await? != Outcome::Done {
-                        report.failed += 1;
+                loop {
+                    let batch =
+                        fetch::take(&mut conn, &inner.process.identity, &inner.queues, DRAIN_BATCH).await?;
+                    if batch.is_empty() {
+                        return Ok::<_, QueueError>(report);
                     }
+                    let failed_before = report.failed;
+                    for job in &batch {
+                        report.processed += 1;
+                        if inner.process(job).await? != Outcome::Done {
+                            report.failed += 1;
+                        }
+                    }
+                    fetch::ack(&mut conn, &inner.process.identity, &batch).await?;
+                    sets::count(&mut conn, batch.len(), report.failed - failed_before).await;
                 }
-                Ok::<_, QueueError>(report)
             });
         }
         let mut total = DrainReport::default();
+        let mut failure = None;
         while let Some(done) = tasks.join_next().await {
-            let report = done.map_err(|e| QueueError::with_source("a drain task panicked", e))??;
-            total.processed += report.processed;
-            total.failed += report.failed;
+            match done.map_err(|e| QueueError::with_source("a drain task panicked", e)).and_then(|r| r) {
+                Ok(report) => {
+                    total.processed += report.processed;
+                    total.failed += report.failed;
+                }
+                Err(err) => failure = Some(err),
+            }
         }
-        Ok(total)
+        let _ = stop.send(true);
+        let _ = heartbeat.await;
+        let mut conn = inner.conn.clone();
+        fetch::requeue(&mut conn, &inner.process.identity, &inner.queues).await?;
+        inner.process.leave(&mut conn).await?;
+        failure.map_or(Ok(total), Err)
     }
 
     /// Moves the jobs of the `schedule` and `retry` sets that are due onto
@@ -259,20 +322,15 @@ impl SidekiqWorker {
             in_flight.push(Arc::clone(&slot));
             tasks.spawn(Arc::clone(&self.inner).fetch_loop(stopped.clone(), slot));
         }
-        tasks.spawn(Arc::clone(&self.inner).poll_loop(stopped));
+        tasks.spawn(Arc::clone(&self.inner).poll_loop(stopped.clone()));
+        let heartbeat = tokio::spawn(Arc::clone(&self.inner).heartbeat_loop(stopped, in_flight));
         tracing::info!(
             target: "cacheback",
             queues = ?self.inner.queues,
             concurrency = self.inner.concurrency,
             "Sidekiq worker started"
         );
-        WorkerHandle {
-            stop,
-            tasks,
-            in_flight,
-            conn: self.inner.conn.clone(),
-            shutdown_timeout: self.inner.shutdown_timeout,
-        }
+        WorkerHandle { stop, tasks, heartbeat, inner: Arc::clone(&self.inner) }
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -306,73 +364,77 @@ async fn wait_for_signal() {
 }
 
 /// A running worker.
-#[derive(Debug)]
 pub struct WorkerHandle {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    in_flight: Vec<InFlight>,
-    conn: RedisConnection,
-    shutdown_timeout: Duration,
+    heartbeat: tokio::task::JoinHandle<()>,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle").field("identity", &self.inner.process.identity).finish_non_exhaustive()
+    }
 }
 
 impl WorkerHandle {
     /// Stops fetching, waits for in-flight refreshes up to the shutdown
-    /// timeout, and puts any refresh still running then back on its queue.
-    /// Returns how many were put back.
+    /// timeout, and puts any refresh still running then (everything left in
+    /// this process's working lists) back on its queue; then leaves Sidekiq's
+    /// process list. Returns how many were put back.
     pub async fn shutdown(mut self) -> usize {
         let _ = self.stop.send(true);
-        let finished = tokio::time::timeout(self.shutdown_timeout, async {
+        let finished = tokio::time::timeout(self.inner.shutdown_timeout, async {
             while self.tasks.join_next().await.is_some() {}
         })
         .await;
-        if finished.is_ok() {
-            tracing::info!(target: "cacheback", "Sidekiq worker stopped");
-            return 0;
+        if finished.is_err() {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
         }
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
-        let mut requeued = 0;
-        for slot in &self.in_flight {
-            let job = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-            if let Some((queue, raw)) = job {
-                let pushed: Result<(), _> = self.conn.rpush(format!("queue:{queue}"), &raw).await;
-                match pushed {
-                    Ok(()) => requeued += 1,
-                    Err(err) => {
-                        tracing::error!(target: "cacheback", error = %err, job = %raw, "Unable to requeue a job")
-                    }
-                }
+        let _ = self.heartbeat.await;
+        let mut conn = self.inner.conn.clone();
+        let identity = &self.inner.process.identity;
+        let requeued = match fetch::requeue(&mut conn, identity, &self.inner.queues).await {
+            Ok(n) => n,
+            Err(err) => {
+                // They stay in the working lists: the next worker to start recovers them.
+                tracing::error!(target: "cacheback", error = %err, "Unable to requeue the refreshes cut short");
+                return 0;
             }
+        };
+        if let Err(err) = self.inner.process.leave(&mut conn).await {
+            tracing::warn!(target: "cacheback", error = %err, "Unable to remove the worker from Sidekiq's processes");
         }
-        tracing::warn!(target: "cacheback", requeued, "Sidekiq worker stopped with refreshes cut short; they are back on their queues");
+        if requeued == 0 {
+            tracing::info!(target: "cacheback", "Sidekiq worker stopped");
+        } else {
+            tracing::warn!(target: "cacheback", requeued, "Sidekiq worker stopped with refreshes cut short; they are back on their queues");
+        }
         requeued
     }
 }
 
 impl Inner {
-    /// Takes the next job without blocking, from the first non-empty queue.
-    async fn pop(&self, conn: &mut RedisConnection) -> Result<Option<String>, QueueError> {
-        for queue in &self.queues {
-            let raw: Option<String> = conn
-                .rpop(format!("queue:{queue}"), None)
-                .await
-                .map_err(|e| QueueError::with_source("Redis refused RPOP", e))?;
-            if raw.is_some() {
-                return Ok(raw);
-            }
+    /// The next job: without blocking from the queues in priority order,
+    /// else blocking a while on the first.
+    async fn next_job(&self, conn: &mut RedisConnection) -> Result<Option<Fetched>, QueueError> {
+        let identity = &self.process.identity;
+        if let Some(job) = fetch::take(conn, identity, &self.queues, 1).await?.pop() {
+            return Ok(Some(job));
         }
-        Ok(None)
+        let block = if self.queues.len() == 1 { FETCH_TIMEOUT_SECS } else { FETCH_TIMEOUT_SEVERAL_SECS };
+        fetch::wait(conn, identity, &self.queues[0], block).await
     }
 
     async fn fetch_loop(self: Arc<Self>, stopped: watch::Receiver<bool>, slot: InFlight) {
-        let keys: Vec<String> = self.queues.iter().map(|q| format!("queue:{q}")).collect();
         let mut conn: Option<RedisConnection> = None;
         while !*stopped.borrow() {
             let c = match &mut conn {
                 Some(c) => c,
                 // Without a deadline of its own: the response timeout (at least
-                // FETCH_MIN_RESPONSE_TIMEOUT) counts from when the BRPOP is sent,
-                // so waiting for a reconnection never cuts a BRPOP short.
+                // FETCH_MIN_RESPONSE_TIMEOUT) counts from when the BLMOVE is sent,
+                // so waiting for a reconnection never cuts a fetch short.
                 None => match connect(&self.url, self.timeout.max(FETCH_MIN_RESPONSE_TIMEOUT)).await {
                     Ok(c) => conn.insert(c.without_deadline()),
                     Err(err) => {
@@ -382,9 +444,7 @@ impl Inner {
                     }
                 },
             };
-            // Never cancelled mid-flight: a popped job must not be dropped.
-            let popped: Result<Option<(String, String)>, _> = c.brpop(&keys, FETCH_TIMEOUT_SECS).await;
-            let (key, raw) = match popped {
+            let job = match self.next_job(c).await {
                 Ok(Some(job)) => job,
                 Ok(None) => continue,
                 Err(err) => {
@@ -393,12 +453,56 @@ impl Inner {
                     continue;
                 }
             };
-            let queue = key.strip_prefix("queue:").unwrap_or(&key).to_owned();
-            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((queue, raw.clone()));
-            if let Err(err) = self.process(&raw).await {
-                tracing::error!(target: "cacheback", error = %err, job = %raw, "Unable to record a job's outcome");
+            let run_at = super::now() as u64;
+            let work = Work { queue: job.queue.clone(), raw: job.raw.clone(), run_at };
+            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(work);
+            match self.process(&job).await {
+                Ok(outcome) => {
+                    if let Err(err) = fetch::ack(c, &self.process.identity, std::slice::from_ref(&job)).await
+                    {
+                        tracing::error!(target: "cacheback", error = %err, "Unable to acknowledge a finished job");
+                    }
+                    sets::count(c, 1, usize::from(outcome != Outcome::Done)).await;
+                }
+                // Left in the working list: shutdown or recovery requeues it.
+                Err(err) => {
+                    tracing::error!(target: "cacheback", error = %err, job = %job.raw, "Unable to record a job's outcome")
+                }
             }
             *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+    }
+
+    /// Beats until stopped, and sweeps for dead processes under the lease.
+    async fn heartbeat_loop(self: Arc<Self>, mut stopped: watch::Receiver<bool>, in_flight: Vec<InFlight>) {
+        let mut conn = self.conn.clone();
+        let mut last_sweep = tokio::time::Instant::now();
+        while !*stopped.borrow() {
+            let work: Vec<(usize, Work)> = in_flight
+                .iter()
+                .enumerate()
+                .filter_map(|(tid, slot)| {
+                    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().map(|w| (tid, w))
+                })
+                .collect();
+            if let Err(err) = self.process.beat(&mut conn, &work).await {
+                tracing::error!(target: "cacheback", error = %err, "Unable to write the worker's heartbeat");
+            }
+            if last_sweep.elapsed() >= self.process.sweep_interval() {
+                last_sweep = tokio::time::Instant::now();
+                let swept = match self.process.take_sweep_lease(&mut conn).await {
+                    Ok(true) => fetch::recover(&mut conn, &self.process.identity).await.map(drop),
+                    Ok(false) => Ok(()),
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = swept {
+                    tracing::error!(target: "cacheback", error = %err, "Unable to recover the jobs of dead workers");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.process.beat_interval()) => {}
+                _ = stopped.changed() => {}
+            }
         }
     }
 
@@ -419,24 +523,20 @@ impl Inner {
         }
     }
 
-    async fn process(&self, raw: &str) -> Result<Outcome, QueueError> {
-        let msg: Message = match serde_json::from_str(raw) {
+    /// Runs a job taken from `job.queue`, and records its outcome.
+    async fn process(&self, job: &Fetched) -> Result<Outcome, QueueError> {
+        let msg = match Message::parse(&job.raw, &job.queue) {
             Ok(msg) => msg,
             Err(err) => {
-                tracing::error!(target: "cacheback", error = %err, job = %raw, "Job is not valid JSON; sent to the dead set");
-                sets::count(&mut self.conn.clone(), false).await;
-                sets::bury(&mut self.conn.clone(), raw).await?;
+                tracing::error!(target: "cacheback", error = %err, job = %job.raw, "Entry is not a Sidekiq job; sent to the dead set");
+                sets::bury_from(&mut self.conn.clone(), &job.raw, Some(&job.queue)).await?;
                 return Ok(Outcome::Dead);
             }
         };
         match self.perform(&msg).await {
-            Ok(()) => {
-                sets::count(&mut self.conn.clone(), true).await;
-                Ok(Outcome::Done)
-            }
+            Ok(()) => Ok(Outcome::Done),
             Err((class, message)) => {
                 tracing::error!(target: "cacheback", jid = %msg.jid, error_class = %class, "Refresh job failed: {message}");
-                sets::count(&mut self.conn.clone(), false).await;
                 sets::retry_or_bury(&mut self.conn.clone(), msg, class, message).await
             }
         }
