@@ -156,7 +156,8 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
     assert!(report.raw_get(&(7,)).await.unwrap().is_none(), "not refreshed yet");
 
     // A live worker recovers and runs it, without any reader.
-    let handle = worker(cache.clone(), &queue).await.start();
+    let live = worker(cache.clone(), &queue).await;
+    let handle = live.start();
     let refreshed =
         until(LIFESPAN * 4, || async { report.raw_get(&(7,)).await.unwrap().and_then(|item| item.data) })
             .await;
@@ -173,10 +174,10 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
     let dead: Vec<String> = redis.zrange("dead", 0, -1).await.unwrap();
     assert!(dead.iter().all(|job| !job.contains(&queue)), "nothing of this test in dead");
     let gone = ruby_sidekiq(
-        "puts 'RESULT ' + JSON.generate(Sidekiq::ProcessSet.new.map { |p| p['identity'] } & [ENV['ID']])",
-        &[("ID", &identity)],
+        "puts 'RESULT ' + JSON.generate(Sidekiq::ProcessSet.new.map { |p| p['identity'] } & [ENV['ID'], ENV['LIVE']])",
+        &[("ID", &identity), ("LIVE", live.identity())],
     );
-    assert_eq!(gone, serde_json::json!([]), "the dead process left the Busy page");
+    assert_eq!(gone, serde_json::json!([]), "the dead process, and the one that stopped, left the Busy page");
     let workers: Vec<String> = redis.hkeys("cacheback:workers").await.unwrap();
     assert!(!workers.contains(&identity), "and the registry");
     let () = redis.del(format!("queue:{queue}")).await.unwrap();
