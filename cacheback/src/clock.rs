@@ -1,6 +1,6 @@
 //! Time as the engine sees it: seconds since the Unix epoch, as `f64`.
 //!
-//! Expiry timestamps are stored next to the data (the seed's `(expiry, data)`
+//! Expiry timestamps are stored next to the data (the original's `(expiry, data)`
 //! pair), so they use wall-clock time shared by every process. Tests inject a
 //! [`ManualClock`] instead of sleeping.
 

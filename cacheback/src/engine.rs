@@ -130,6 +130,18 @@ impl Cacheback {
         })
     }
 
+    /// The aliases of the configured stores, sorted.
+    ///
+    /// ```
+    /// let cache = cacheback::Cacheback::builder().build().unwrap();
+    /// assert_eq!(cache.aliases(), ["default"]);
+    /// ```
+    pub fn aliases(&self) -> Vec<String> {
+        let mut aliases: Vec<_> = self.inner.stores.keys().cloned().collect();
+        aliases.sort_unstable();
+        aliases
+    }
+
     /// The [`LocalCache`] in front of the store under `alias`, if it has one.
     ///
     /// ```
@@ -245,7 +257,7 @@ impl Cacheback {
         self.inner.queue.ping().await.map_err(|source| Error::Queue { job: "(ping)".to_owned(), source })
     }
 
-    /// Runs one queued refresh: the worker's entry point (the seed's
+    /// Runs one queued refresh: the worker's entry point (the original's
     /// `perform_async_refresh`). Only registered jobs run; an unknown name or
     /// undecodable arguments are logged and returned as errors, never a panic.
     ///
@@ -291,6 +303,92 @@ impl Cacheback {
             Err(err) => tracing::error!(target: "cacheback", error = %err, "Error running job: '{err}'"),
         }
         outcome
+    }
+
+    /// [`JobHandle::invalidate`](crate::JobHandle::invalidate) for a job known
+    /// only by its registered name, with its arguments as JSON (as they travel
+    /// in a refresh payload): marks the item stale, re-stored for the job's
+    /// refresh timeout, and queues a refresh; does nothing if nothing is
+    /// cached. The job is rebuilt by its factory from `state` (its
+    /// [`init_state`](crate::Job::init_state); `Value::Null` for jobs whose
+    /// factory ignores it). Returns the item's key. What operators run as
+    /// `cargo loco task cacheback command:invalidate`.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, Error, FetchError, Job};
+    /// use serde_json::{Value, json};
+    /// #[derive(Default)]
+    /// struct Double;
+    /// impl Job for Double {
+    ///     type Args = (u32,);
+    ///     type Output = u32;
+    ///     async fn fetch(&self, (n,): &(u32,)) -> Result<u32, FetchError> { Ok(n * 2) }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = Cacheback::builder().register_default::<Double>().build().unwrap();
+    /// cache.job(Double).set(&(21,), 42).await.unwrap();
+    /// let key = cache.invalidate_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap();
+    /// assert_eq!(key, cache.job(Double).key(&(21,)).unwrap());
+    /// let item = cache.job(Double).raw_get(&(21,)).await.unwrap().unwrap();
+    /// assert!(item.expiry <= cache.now() + 60.0, "stale, for the refresh timeout");
+    ///
+    /// let err = cache.invalidate_by_name("app::Nope", &Value::Null, &json!([])).await.unwrap_err();
+    /// assert!(matches!(err, Error::UnknownJob { .. }));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownJob`] for a name no job is registered under;
+    /// [`Error::Call`] for `args` that do not decode as the job's; the
+    /// errors of the factory, the key, the store.
+    pub async fn invalidate_by_name(
+        &self,
+        job: &str,
+        state: &serde_json::Value,
+        args: &serde_json::Value,
+    ) -> Result<String, Error> {
+        self.refresher(job)?.by_name(self, ByName::Invalidate, state, args).await
+    }
+
+    /// [`JobHandle::delete`](crate::JobHandle::delete) for a job known only by
+    /// its registered name, with its arguments as JSON: removes the item from
+    /// the job's store (and this process's local cache). As
+    /// [`invalidate_by_name`](Self::invalidate_by_name) otherwise.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// use serde_json::{Value, json};
+    /// #[derive(Default)]
+    /// struct Double;
+    /// impl Job for Double {
+    ///     type Args = (u32,);
+    ///     type Output = u32;
+    ///     async fn fetch(&self, (n,): &(u32,)) -> Result<u32, FetchError> { Ok(n * 2) }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = Cacheback::builder().register_default::<Double>().build().unwrap();
+    /// cache.job(Double).set(&(21,), 42).await.unwrap();
+    /// cache.delete_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap();
+    /// assert!(cache.job(Double).raw_get(&(21,)).await.unwrap().is_none());
+    /// assert!(cache.delete_by_name(&Double::name(), &Value::Null, &json!(["x"])).await.is_err());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`invalidate_by_name`](Self::invalidate_by_name).
+    pub async fn delete_by_name(
+        &self,
+        job: &str,
+        state: &serde_json::Value,
+        args: &serde_json::Value,
+    ) -> Result<String, Error> {
+        self.refresher(job)?.by_name(self, ByName::Delete, state, args).await
+    }
+
+    fn refresher(&self, job: &str) -> Result<Arc<dyn Refresher>, Error> {
+        self.inner.registry.get(job).cloned().ok_or_else(|| Error::UnknownJob { job: job.to_owned() })
     }
 
     /// The value of type `T` given to [`Builder::extension`]: what jobs rebuilt
@@ -553,6 +651,27 @@ pub trait Refresher: Send + Sync {
         cache: &'a Cacheback,
         payload: &'a RefreshPayload,
     ) -> BoxFuture<'a, Result<RefreshOutcome, Error>>;
+
+    /// Rebuilds the job from `state`, decodes `args` as its arguments and
+    /// does `op` on their item; returns the item's key.
+    fn by_name<'a>(
+        &'a self,
+        cache: &'a Cacheback,
+        op: ByName,
+        state: &'a serde_json::Value,
+        args: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>>;
+}
+
+/// What [`Cacheback::invalidate_by_name`] and [`Cacheback::delete_by_name`]
+/// do to an item, through its job's [`Refresher`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByName {
+    /// [`JobHandle::invalidate`](crate::JobHandle::invalidate).
+    Invalidate,
+    /// [`JobHandle::delete`](crate::JobHandle::delete).
+    Delete,
 }
 
 /// A refresher submitted from anywhere in the program (by `#[cacheback]`),

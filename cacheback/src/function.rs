@@ -23,14 +23,14 @@ use serde::de::DeserializeOwned;
 
 pub use self::cached_fn::{CachedFn, Plain, WithContext};
 pub use self::job::FunctionJob;
-use crate::engine::{Cacheback, Refresher};
+use crate::engine::{ByName, Cacheback, Refresher};
 use crate::error::{Error, FetchError};
 use crate::handle::JobHandle;
 use crate::job::Job;
 use crate::key::derive_key;
 use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::policy::{Options, Policy, delegate_to_policy, policies};
-use crate::registry::decode_args;
+use crate::registry::{by_name, decode_args};
 
 /// What `#[cacheback]` generates for one function.
 #[doc(hidden)]
@@ -203,6 +203,25 @@ impl<D: Decorated> Refresher for DecoratedRefresher<D> {
             })?;
             let args = decode_args::<DecoratedJob<'_, D>>(payload)?;
             cache.job(DecoratedJob::<D>::new(&context)).refresh_queued(&args, payload).await
+        })
+    }
+
+    fn by_name<'a>(
+        &'a self,
+        cache: &'a Cacheback,
+        op: ByName,
+        _state: &'a serde_json::Value,
+        args: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let context = cache.extension::<D::Context>().ok_or_else(|| Error::Call {
+                job: D::NAME.to_owned(),
+                message: format!(
+                    "no context of type `{}` among the engine's extensions (Builder::extension)",
+                    std::any::type_name::<D::Context>()
+                ),
+            })?;
+            by_name(&cache.job(DecoratedJob::<D>::new(&context)), op, args).await
         })
     }
 }

@@ -102,7 +102,7 @@ pub trait Job: Send + Sync {
     /// Does the expensive work. Required.
     fn fetch(&self, args: &Self::Args) -> impl Future<Output = Result<Self::Output, FetchError>> + Send;
 
-    /// The job's registered name (the seed's `class_path`): the prefix of its
+    /// The job's registered name (the original's `class_path`): the prefix of its
     /// keys and the name a worker looks it up by.
     ///
     /// Defaults to the Rust type path, which is stable for one build. Override
@@ -112,7 +112,7 @@ pub trait Job: Send + Sync {
         Cow::Borrowed(std::any::type_name::<Self>())
     }
 
-    /// What a worker needs to rebuild this job (the seed's `get_init_kwargs`).
+    /// What a worker needs to rebuild this job (the original's `get_init_kwargs`).
     /// Passed to the factory given at registration. Defaults to `null`.
     fn init_state(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -147,7 +147,7 @@ impl ser::Error for KeyError {
 /// A value with an identity: an entity (table) name and a primary key.
 ///
 /// Wrap such a value in [`ByIdentity`] to key a job argument on *which row* it
-/// is rather than on every column (the seed's `test_key_django_model`).
+/// is rather than on every column (the original's `test_key_django_model`).
 ///
 /// ```
 /// use cacheback::key::{ByIdentity, Identity, derive_key};

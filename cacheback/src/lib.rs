@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Where things live (docs/contributing.md has the map). Each item has one
 // public path: the everyday types are re-exported at the root from private
@@ -7,6 +8,8 @@
 // root (`cacheback::store::RedisStore`, `cacheback::policy::Options`).
 mod clock;
 mod connection;
+#[cfg(doctest)]
+mod doc_snippets;
 mod engine;
 mod error;
 pub mod function;
@@ -17,8 +20,10 @@ mod job;
 pub mod key;
 mod local;
 #[cfg(feature = "loco")]
+#[cfg_attr(docsrs, doc(cfg(feature = "loco")))]
 pub mod loco;
 #[cfg(feature = "sea-orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
 pub mod orm;
 mod payload;
 pub mod policy;
@@ -38,10 +43,10 @@ pub use self::job::{CacheStatus, Call, Job};
 pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
 pub use self::payload::RefreshOutcome;
 pub use self::task::{Retry, TaskOptions};
-/// Caches an `async fn` (the seed's `@cacheback` decorator).
+/// Caches an `async fn` (the `@cacheback` decorator of the original, django-cacheback).
 ///
 /// The function keeps its signature: callers call it as before and get its
-/// value, from the cache when possible. Options, as the seed decorator's:
+/// value, from the cache when possible. Options, as the original decorator's:
 ///
 /// | option | meaning |
 /// |---|---|
@@ -51,7 +56,7 @@ pub use self::task::{Retry, TaskOptions};
 /// | `job = Type` | a custom [`policy::Policy`] (the original's `job_class`); its `fetch_on_miss` false needs the attribute's too, for the `Default` to return |
 /// | `queue = "name"`, `retry = 3` | task options of its refreshes |
 /// | `set_data_kwarg = "name"` | the data field of [`JobHandle::set_call`] |
-/// | `extra(key = value, ..)` | extra options for the custom policy (the seed's `job_class_kwargs`) |
+/// | `extra(key = value, ..)` | extra options for the custom policy (the original's `job_class_kwargs`) |
 /// | `refresh_timeout`, `fetch_on_stale_threshold`, `stale_if_error`, `max_stale_age`, `cache_ttl` | seconds, as the [`Job`] policies |
 ///
 /// Arguments are the cache key and the refresh payload, so they are owned
@@ -62,7 +67,7 @@ pub use self::task::{Retry, TaskOptions};
 /// Next to the function, a module of the same name holds `job(..)` (the
 /// [`JobHandle`] on the [global](Cacheback::install_global) engine: `set`,
 /// `delete`, `invalidate`, `raw_get`, ...) and `uncached(..)` (the function
-/// itself, the seed's `fn.fn`). Every decorated function is registered for
+/// itself, the original's `fn.fn`). Every decorated function is registered for
 /// the worker under `module::path::function`. Without an installed engine, or
 /// when the cache fails, calls go straight to the function; a function
 /// returning `Result` gets its own error back when its fetch fails.

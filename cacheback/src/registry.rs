@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::engine::{Builder, Cacheback, Refresher};
+use crate::engine::{Builder, ByName, Cacheback, Refresher};
 use crate::error::{Error, FetchError};
+use crate::handle::JobHandle;
 use crate::job::Job;
 use crate::payload::{RefreshOutcome, RefreshPayload};
 
@@ -33,6 +34,41 @@ impl<J: Job + 'static> Refresher for TypedRefresher<J> {
             cache.job(job).refresh_queued(&args, payload).await
         })
     }
+
+    fn by_name<'a>(
+        &'a self,
+        cache: &'a Cacheback,
+        op: ByName,
+        state: &'a serde_json::Value,
+        args: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let job = (self.factory)(state, cache).map_err(|e| Error::Call {
+                job: J::name().into_owned(),
+                message: format!("cannot rebuild the job from state {state}: {e}"),
+            })?;
+            by_name(&cache.job(job), op, args).await
+        })
+    }
+}
+
+/// Does `op` on the item of `args` (JSON, as in a payload) of `handle`'s job;
+/// returns its key.
+pub(crate) async fn by_name<J: Job>(
+    handle: &JobHandle<J>,
+    op: ByName,
+    args: &serde_json::Value,
+) -> Result<String, Error> {
+    let args: J::Args = serde_json::from_value(args.clone()).map_err(|e| Error::Call {
+        job: J::name().into_owned(),
+        message: format!("args {args} do not decode as `{}`: {e}", std::any::type_name::<J::Args>()),
+    })?;
+    let key = handle.key(&args)?;
+    match op {
+        ByName::Invalidate => handle.invalidate(&args).await?,
+        ByName::Delete => handle.delete(&args).await?,
+    }
+    Ok(key)
 }
 
 /// Decodes a payload's arguments for job `J`.

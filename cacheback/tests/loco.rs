@@ -445,3 +445,110 @@ impl Job for LazyAnswer {
         false
     }
 }
+
+// `?` on a cacheback result in a loco handler.
+
+/// A `#[cacheback]` function whose error is loco's: `?` in handlers as is.
+#[cacheback::cacheback(5)]
+async fn answer_for_handlers(ctx: &AppContext, q: String) -> Result<u32, loco_rs::Error> {
+    let _ = (ctx, q);
+    Ok(42)
+}
+
+/// A `#[cacheback]` function whose error is cacheback's: `?` through the
+/// conversion under test.
+#[cacheback::cacheback(5)]
+async fn answer_or_cacheback_error(q: String) -> Result<u32, cacheback::Error> {
+    let _ = q;
+    Ok(42)
+}
+
+/// A handler as the docs write one: every `?` compiles.
+#[allow(dead_code)]
+async fn handler(
+    axum::extract::State(ctx): axum::extract::State<AppContext>,
+) -> loco_rs::Result<axum::response::Response> {
+    let cache =
+        from_context(&ctx).ok_or_else(|| loco_rs::Error::Message("cacheback is not initialized".into()))?;
+    let answer = cache.job(Answer).get(&()).await?;
+    let decorated = answer_for_handlers(&ctx, "q".to_owned()).await?;
+    let other = answer_or_cacheback_error("q".to_owned()).await?;
+    loco_rs::prelude::format::json((answer, decorated, other))
+}
+
+/// The response `err` renders as, through `?`: status and body.
+async fn rendered(err: cacheback::Error) -> (axum::http::StatusCode, String) {
+    fn through_question_mark(err: cacheback::Error) -> loco_rs::Result<()> {
+        Err(err)?
+    }
+    let response = axum::response::IntoResponse::into_response(through_question_mark(err).unwrap_err());
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn bad_arguments_are_a_400_that_says_why() {
+    let (status, body) = rendered(cacheback::Error::Key {
+        job: "app::secret::Job".into(),
+        message: "argument `q` contains a NUL character".into(),
+    })
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("argument `q` contains a NUL character"), "{body}");
+    assert!(!body.contains("app::secret"), "no job path: {body}");
+
+    let (status, body) = rendered(cacheback::Error::Call {
+        job: "app::secret::Job".into(),
+        message: "expected 2 arguments".into(),
+    })
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("expected 2 arguments") && !body.contains("app::secret"), "{body}");
+}
+
+#[tokio::test]
+async fn a_failed_fetch_is_a_503_that_says_nothing_internal() {
+    let source = std::io::Error::other("connection to db.internal:5432 refused");
+    let (status, body) = rendered(cacheback::Error::Fetch {
+        job: "app::secret::Job".into(),
+        key: "secret-key".into(),
+        source: Arc::new(source),
+    })
+    .await;
+    assert_eq!(status, 503);
+    assert!(body.contains("service_unavailable"), "{body}");
+    for internal in ["app::secret", "secret-key", "db.internal", "refused"] {
+        assert!(!body.contains(internal), "{internal} in {body}");
+    }
+}
+
+#[tokio::test]
+async fn other_failures_are_a_generic_500() {
+    let errors = [
+        cacheback::Error::Store {
+            alias: "default".into(),
+            op: "get",
+            key: "secret-key".into(),
+            source: cacheback::StoreError::new("redis://10.0.0.7:6379: connection refused"),
+        },
+        cacheback::Error::Queue {
+            job: "app::secret::Job".into(),
+            source: cacheback::QueueError::new("queue is closed"),
+        },
+        cacheback::Error::Decode {
+            key: "secret-key".into(),
+            type_name: "app::Secret",
+            message: "eof".into(),
+        },
+        cacheback::Error::UnknownCacheAlias { alias: "secret".into(), known: "default".into() },
+    ];
+    for err in errors {
+        let (status, body) = rendered(err).await;
+        assert_eq!(status, 500);
+        assert!(body.contains("internal_server_error"), "{body}");
+        for internal in ["secret", "10.0.0.7", "refused", "closed", "eof"] {
+            assert!(!body.contains(internal), "{internal} in {body}");
+        }
+    }
+}

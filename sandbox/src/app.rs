@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use cacheback::loco::CachebackInitializer;
+use cacheback::loco::{CachebackInitializer, CachebackTask};
 use loco_rs::app::{AppContext, Hooks, Initializer};
 use loco_rs::bgworker::Queue;
 use loco_rs::boot::{BootResult, StartMode, create_app};
@@ -116,7 +116,10 @@ impl Hooks for App {
         cacheback::loco::stop_worker(ctx).await;
     }
 
-    fn register_tasks(_tasks: &mut Tasks) {}
+    /// `cargo loco task cacheback command:<stats|invalidate|delete|clear|retry-dead> ...`.
+    fn register_tasks(tasks: &mut Tasks) {
+        tasks.register(CachebackTask::new(CachebackInitializer::new(jobs::register)));
+    }
 
     async fn truncate(ctx: &AppContext) -> Result<()> {
         truncate_table(&ctx.db, dummy_models::Entity).await?;

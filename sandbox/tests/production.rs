@@ -60,6 +60,25 @@ impl Deployment {
     fn queued(&mut self) -> usize {
         self.redis.llen(format!("queue:{}", self.queue)).unwrap()
     }
+
+    /// Runs `sandbox-cli task cacheback <args>` to its end: whether it
+    /// succeeded, its stdout and its stderr.
+    fn task(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_sandbox-cli"))
+            .args(["task", "cacheback"])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        (output.status.success(), text(output.stdout), text(output.stderr))
+    }
+
+    /// The Redis key of the item cached under `key`.
+    fn item_key(&self, key: &str) -> String {
+        let prefix = &self.env.iter().find(|(k, _)| *k == "CACHEBACK_KEY_PREFIX").unwrap().1;
+        format!("{prefix}item:{key}")
+    }
 }
 
 impl Drop for Deployment {
@@ -238,5 +257,95 @@ fn web_and_worker_start_together_on_a_fresh_database() {
     }
     worker.port = 0;
     worker.terminate();
+    web.terminate();
+}
+
+/// `cargo loco task cacheback ...` against a production deployment: stats,
+/// invalidate, delete, clear and retry-dead through the real CLI.
+#[test]
+fn the_cacheback_task() {
+    let mut deployment = Deployment::new();
+    let mut web = deployment.start(&[]);
+    web.wait_listening();
+    let (_, body) = get(web.port, "/?name=Item_1");
+    assert_eq!(items(&body), 1, "{body}");
+    let item = deployment.item_key("Item_1");
+    assert!(deployment.redis.exists::<_, bool>(&item).unwrap(), "the page cached KeyedJob's item");
+
+    let (ok, out, err) = deployment.task(&["command:stats"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cache default (default): 1 items"), "{out}");
+    assert!(out.contains("metrics: off"), "{out}");
+    assert!(out.contains(&format!("queue {}: 0 queued", deployment.queue)), "{out}");
+    assert!(out.contains("retry: ") && out.contains("dead: ") && out.contains("workers: "), "{out}");
+
+    // Unknown job, alias, command; arguments of the wrong type.
+    let (ok, _, err) = deployment.task(&["command:invalidate", "job:sandbox::jobs::Nope", "args:[]"]);
+    assert!(!ok);
+    assert!(err.contains("no job named `sandbox::jobs::Nope` is registered"), "{err}");
+    assert!(err.contains("sandbox::jobs::KeyedJob"), "the message lists the registered jobs: {err}");
+    let (ok, _, err) = deployment.task(&["command:clear", "alias:nope"]);
+    assert!(!ok);
+    assert!(err.contains("unknown cache alias `nope` (configured aliases: default)"), "{err}");
+    let (ok, _, err) = deployment.task(&["command:nope"]);
+    assert!(!ok);
+    assert!(err.contains("unknown command `nope`"), "{err}");
+    let (ok, _, err) = deployment.task(&["command:delete", "job:sandbox::jobs::KeyedJob", "args:[1]"]);
+    assert!(!ok);
+    assert!(err.contains("do not decode"), "{err}");
+    assert!(deployment.redis.exists::<_, bool>(&item).unwrap());
+
+    // invalidate: the item stays, stale, and one refresh is queued.
+    let ttl_before: i64 = deployment.redis.pttl(&item).unwrap();
+    let (ok, out, err) =
+        deployment.task(&["command:invalidate", "job:sandbox::jobs::KeyedJob", r#"args:["Item_1"]"#]);
+    assert!(ok, "{err}");
+    assert!(out.contains("key `Item_1` invalidated"), "{out}");
+    assert_eq!(deployment.queued(), 1, "invalidate queues a refresh");
+    assert!(deployment.redis.exists::<_, bool>(&item).unwrap());
+    let ttl_after: i64 = deployment.redis.pttl(&item).unwrap();
+    assert_ne!(ttl_before, ttl_after, "the item was re-stored");
+    let (_, out, _) = deployment.task(&["command:stats"]);
+    assert!(out.contains(&format!("queue {}: 1 queued", deployment.queue)), "{out}");
+
+    // delete: the item is gone.
+    let (ok, out, err) =
+        deployment.task(&["command:delete", "job:sandbox::jobs::KeyedJob", r#"args:["Item_1"]"#]);
+    assert!(ok, "{err}");
+    assert!(out.contains("key `Item_1` deleted"), "{out}");
+    assert!(!deployment.redis.exists::<_, bool>(&item).unwrap());
+
+    // retry-dead: a dead refresh of this deployment's queue goes back onto it,
+    // its failure forgotten; the dead of other queues stay.
+    let _: () = deployment.redis.del(format!("queue:{}", deployment.queue)).unwrap();
+    let jid = format!("{:024x}", now_nanos());
+    let dead = serde_json::json!({
+        "class": "Cacheback::RefreshCache",
+        "args": [{"job": "sandbox::jobs::KeyedJob", "state": null, "args": ["Item_2"], "key": "Item_2"}],
+        "jid": jid, "queue": deployment.queue, "retry": 0, "created_at": 1.0e9, "enqueued_at": 1.0e9,
+        "failed_at": 1.0e9, "retry_count": 0, "error_class": "Boom", "error_message": "boom",
+    })
+    .to_string();
+    let _: () = deployment.redis.zadd("dead", &dead, 1.0e9).unwrap();
+    let (ok, out, err) = deployment.task(&["command:retry-dead", &format!("queue:{}", deployment.queue)]);
+    assert!(ok, "{err}");
+    assert!(out.contains("retry-dead: 1 refreshes back on their queues"), "{out}");
+    assert_eq!(deployment.redis.zscore::<_, _, Option<f64>>("dead", &dead).unwrap(), None);
+    let queued: Vec<String> = deployment.redis.lrange(format!("queue:{}", deployment.queue), 0, -1).unwrap();
+    assert_eq!(queued.len(), 1);
+    let job: serde_json::Value = serde_json::from_str(&queued[0]).unwrap();
+    assert_eq!(job["jid"], jid.as_str());
+    assert!(job.get("error_message").is_none() && job.get("retry_count").is_none(), "{job}");
+    assert!(job["enqueued_at"].as_f64().unwrap() > 1.0e9, "{job}");
+
+    // clear: every key of the store, and nothing else (the queue stays).
+    let _: () = deployment.redis.set(deployment.item_key("planted"), "x").unwrap();
+    let (ok, out, err) = deployment.task(&["command:clear", "alias:default"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cache default: cleared"), "{out}");
+    assert!(!deployment.redis.exists::<_, bool>(deployment.item_key("planted")).unwrap());
+    assert_eq!(deployment.queued(), 1);
+    let (_, out, _) = deployment.task(&["command:stats"]);
+    assert!(out.contains("cache default (default): 0 items"), "{out}");
     web.terminate();
 }

@@ -93,6 +93,9 @@ pub(crate) fn analyze(function: &ItemFn) -> syn::Result<Signature> {
 
     let (output, error, fallible) = match &sig.output {
         ReturnType::Default => (syn::parse_quote!(()), syn::parse_quote!(::std::convert::Infallible), false),
+        ReturnType::Type(_, ty) if let Some(message) = result_alias(ty) => {
+            return Err(syn::Error::new_spanned(ty, message));
+        }
         ReturnType::Type(_, ty) => match result_parts(ty) {
             Some((ok, err)) => (ok, err, true),
             None => ((**ty).clone(), syn::parse_quote!(::std::convert::Infallible), false),
@@ -120,6 +123,36 @@ fn pattern_ident(pat: &Pat) -> syn::Result<Ident> {
         Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => Ok(ident.ident.clone()),
         other => Err(syn::Error::new_spanned(other, "#[cacheback] function arguments must be plain names")),
     }
+}
+
+/// What to write instead of a one-argument `Result<T>` alias (`loco_rs::Result<T>`,
+/// `anyhow::Result<T>`): the error type must be in the signature, for the
+/// function to get its own error back and for `?` in its callers.
+fn result_alias(ty: &Type) -> Option<String> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    });
+    let (Some(ok), None) = (types.next(), types.next()) else { return None };
+    let ok = quote! { #ok }.to_string();
+    let segments = &path.path.segments;
+    let error = if segments.len() > 1 {
+        let prefix: Vec<String> =
+            segments.iter().take(segments.len() - 1).map(|s| s.ident.to_string()).collect();
+        format!("{}::Error", prefix.join("::"))
+    } else {
+        "E".to_owned()
+    };
+    Some(format!(
+        "#[cacheback] reads the error type from the signature: write the `Result` alias out in full, \
+         `Result<{ok}, {error}>`"
+    ))
 }
 
 /// `Result<T, E>` (any path ending in `Result` with two type arguments).

@@ -46,7 +46,7 @@ impl<E: EntityTrait> QuerySet<E> {
         Ok(Self { db, options: state.options, order_by: state.order_by, _entity: PhantomData })
     }
 
-    /// The seed's key: `<entity>-<job>:<hash>`; checks the filters too.
+    /// The original's key: `<entity>-<job>:<hash>`; checks the filters too.
     fn key(&self, job: &str, filters: &Filters) -> Result<String, KeyError> {
         if filters.checked_for != Some(TypeId::of::<E>()) {
             filters
@@ -226,6 +226,7 @@ impl crate::Builder {
     /// # }
     /// ```
     #[must_use]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
     pub fn register_model<E>(self) -> Self
     where
         E: EntityTrait,

@@ -213,4 +213,9 @@ impl CacheStore for MemoryStore {
         self.claims.invalidate_all();
         Ok(())
     }
+
+    async fn item_count(&self) -> Result<Option<u64>, StoreError> {
+        self.items.run_pending_tasks();
+        Ok(Some(self.items.entry_count()))
+    }
 }

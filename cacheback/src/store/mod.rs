@@ -169,4 +169,19 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// How many items the store holds, where it can tell (claims are not
+    /// items); `None` when it cannot. The default cannot. For operators
+    /// (`cargo loco task cacheback command:stats`), so it may be approximate
+    /// and may cost a scan of the store's keys.
+    ///
+    /// ```
+    /// use cacheback::store::{CacheStore, NullStore};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(NullStore.item_count().await.unwrap(), Some(0));
+    /// # });
+    /// ```
+    async fn item_count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }

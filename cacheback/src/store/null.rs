@@ -66,4 +66,7 @@ impl CacheStore for NullStore {
     async fn clear(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn item_count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(0))
+    }
 }

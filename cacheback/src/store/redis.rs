@@ -252,6 +252,28 @@ impl CacheStore for RedisStore {
         let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
+
+    /// Counts the keys under `<prefix>item:` with `SCAN`.
+    async fn item_count(&self) -> Result<Option<u64>, StoreError> {
+        let pattern = format!("{}item:*", escape_glob(&self.prefix));
+        let mut conn = self.conn.clone();
+        let (mut cursor, mut count): (u64, u64) = (0, 0);
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(Some(count));
+            }
+            cursor = next;
+        }
+    }
 }
 
 /// A claim's value is `<until> <token>`; the time a claim written by an

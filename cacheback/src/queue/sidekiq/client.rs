@@ -28,7 +28,7 @@ use crate::task::{Retry, TaskOptions};
 /// ```
 #[derive(Clone)]
 pub struct SidekiqQueue {
-    conn: RedisConnection,
+    pub(super) conn: RedisConnection,
     url: String,
     default_queue: String,
     default_retry: Retry,

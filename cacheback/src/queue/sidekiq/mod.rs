@@ -23,12 +23,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+mod admin;
 mod client;
 mod fetch;
 mod process;
 mod sets;
 mod worker;
 
+pub use self::admin::{QueueStats, RetryDeadReport, SidekiqStats};
 pub use self::client::{SidekiqQueue, SidekiqQueueBuilder};
 pub use self::process::DEFAULT_HEARTBEAT_LIFESPAN;
 pub use self::worker::{DrainReport, SidekiqWorker, SidekiqWorkerBuilder, WorkerHandle};

@@ -1,0 +1,50 @@
+//! `?` on a cacheback result in a loco handler: `From<cacheback::Error>` for
+//! `loco_rs::Error`.
+//!
+//! The caller's mistakes are a 400 that says what is wrong; everything else is
+//! a 5xx whose body says nothing internal (no keys, store addresses or job
+//! names), with the full error logged under the `cacheback` target.
+
+use axum::http::StatusCode;
+use loco_rs::controller::ErrorDetail;
+
+use crate::Error;
+
+/// The body of a 503: the data behind the page cannot be fetched and nothing
+/// cached can stand in.
+const UNAVAILABLE: &str = "The data behind this page is unavailable; try again shortly.";
+
+impl From<Error> for loco_rs::Error {
+    /// | cacheback error | loco error | response |
+    /// |---|---|---|
+    /// | [`Error::Key`], [`Error::Call`] (bad arguments) | `BadRequest(message)` | 400 with the message |
+    /// | [`Error::Fetch`] (the data source failed, nothing to serve) | `CustomError(503, ..)` | 503 `service_unavailable` |
+    /// | anything else (store, queue, codec, configuration) | `InternalServerError` | 500 `internal_server_error` |
+    ///
+    /// The 5xx bodies are generic; the full error is logged with
+    /// `tracing::error!(target: "cacheback")`.
+    ///
+    /// ```
+    /// let err = cacheback::Error::Key { job: "app::Job".into(), message: "`q` is empty".into() };
+    /// assert!(matches!(loco_rs::Error::from(err), loco_rs::Error::BadRequest(m) if m == "`q` is empty"));
+    /// ```
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Key { job, message } | Error::Call { job, message } => {
+                tracing::debug!(target: "cacheback", %job, %message, "bad arguments: 400");
+                Self::BadRequest(message)
+            }
+            err @ Error::Fetch { .. } => {
+                tracing::error!(target: "cacheback", error = %err, "fetch failed with nothing cached to serve: 503");
+                Self::CustomError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorDetail::new("service_unavailable", UNAVAILABLE),
+                )
+            }
+            err => {
+                tracing::error!(target: "cacheback", error = %err, "cache failed: 500");
+                Self::InternalServerError
+            }
+        }
+    }
+}
