@@ -12,19 +12,6 @@ use cacheback::{CacheStatus, Clock, JobHandle};
 use common::*;
 use futures::future::join_all;
 
-macro_rules! on_every_store_mt {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(super::Backend::Redis).await })*
-        }
-    };
-}
-
 on_every_store_mt!(
     a_late_stale_reader_does_not_undo_a_landed_refresh,
     a_late_missing_reader_does_not_blank_a_landed_refresh,

@@ -28,19 +28,6 @@ where
     join_all(tasks).await.into_iter().map(Result::unwrap).collect()
 }
 
-macro_rules! on_every_store_mt {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $name() { super::$name(super::Backend::Redis).await })*
-        }
-    };
-}
-
 on_every_store_mt!(
     stale_reads_queue_exactly_one_refresh,
     async_misses_queue_exactly_one_refresh,

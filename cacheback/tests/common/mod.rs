@@ -327,6 +327,22 @@ pub fn register_dummies(builder: Builder, env: &Env) -> Builder {
         .register_default::<CustomPayloadLabelJob>()
 }
 
+/// [`on_every_store!`] on the multi-thread runtime (two workers), for
+/// concurrency tests.
+#[macro_export]
+macro_rules! on_every_store_mt {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Memory).await })*
+        }
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Redis).await })*
+        }
+    };
+}
+
 /// Runs `body` once per backend.
 #[macro_export]
 macro_rules! on_every_store {

@@ -5,7 +5,7 @@
 use redis::AsyncCommands;
 
 use super::client::SidekiqQueue;
-use super::fetch::WORKERS;
+use super::process::WORKERS;
 use super::{Message, REFRESH_CLASS, Stamp, now};
 use crate::error::QueueError;
 

@@ -1,7 +1,7 @@
 //! Reliable fetch: a job moves atomically from its queue into this process's
 //! *working list* (`cacheback:working:<identity>:<queue>`) and leaves it only
 //! when its outcome is recorded (ran, retried or buried). A process that dies
-//! leaves its jobs there, and [`recover`] puts them back on their queues once
+//! leaves its jobs there, and the heartbeat's recovery (`process::recover`) puts them back on their queues once
 //! its heartbeat has expired: at-least-once, where Sidekiq OSS's `BRPOP`
 //! loses what a killed worker was running (Sidekiq Pro's `super_fetch` does
 //! the same as this).
@@ -19,12 +19,6 @@ use crate::error::QueueError;
 pub(super) fn working_list(identity: &str, queue: &str) -> String {
     format!("cacheback:working:{identity}:{queue}")
 }
-
-/// The hash of the processes that may hold working lists: identity → the
-/// JSON array of its queues. Unlike Sidekiq's `processes` set, which Ruby's
-/// `ProcessSet` prunes of dead processes, an entry stays until the process's
-/// jobs are recovered.
-pub(super) const WORKERS: &str = "cacheback:workers";
 
 /// A job taken from a queue: where it came from, and the job as stored.
 #[derive(Debug, Clone)]
@@ -111,47 +105,6 @@ pub(super) async fn requeue(
         moved += n;
     }
     Ok(moved)
-}
-
-/// Recovers the jobs of every registered process whose heartbeat (its
-/// Sidekiq process key, kept alive by its beats) has expired: they go back on
-/// their queues, and the process is forgotten. Returns how many jobs.
-pub(super) async fn recover(conn: &mut RedisConnection, own_identity: &str) -> Result<usize, QueueError> {
-    let workers: Vec<(String, String)> =
-        conn.hgetall(WORKERS).await.map_err(|e| QueueError::with_source("Redis refused HGETALL", e))?;
-    let mut recovered = 0;
-    for (identity, queues) in workers {
-        if identity == own_identity {
-            continue;
-        }
-        let alive: bool =
-            conn.exists(&identity).await.map_err(|e| QueueError::with_source("Redis refused EXISTS", e))?;
-        if alive {
-            continue;
-        }
-        let queues: Vec<String> = serde_json::from_str(&queues).unwrap_or_default();
-        let moved = requeue(conn, &identity, &queues).await?;
-        let () = redis::pipe()
-            .hdel(WORKERS, &identity)
-            .ignore()
-            .srem("processes", &identity)
-            .ignore()
-            .del(&super::process::work_keys(&identity))
-            .ignore()
-            .query_async(conn)
-            .await
-            .map_err(|e| QueueError::with_source("Redis refused to forget a dead process", e))?;
-        if moved > 0 {
-            tracing::warn!(
-                target: "cacheback",
-                process = %identity,
-                jobs = moved,
-                "Recovered the jobs of a worker process that died; they are back on their queues"
-            );
-        }
-        recovered += moved;
-    }
-    Ok(recovered)
 }
 
 /// KEYS: the queue, the working list. ARGV: how many at most.

@@ -8,17 +8,24 @@
 //! the hash of the refreshes in flight (thread id → `{queue, payload,
 //! run_at}`), as `<identity>:workers` (Sidekiq 6) and `<identity>:work`
 //! (Sidekiq 7 and 8); and this process's queues under
-//! [`WORKERS`](super::fetch::WORKERS), so that another process can recover its
+//! [`WORKERS`], so that another process can recover its
 //! working lists once `<identity>` has expired.
 
 use std::time::Duration;
 
+use redis::AsyncCommands;
 use serde::Serialize;
 
-use super::fetch::WORKERS;
+use super::fetch::requeue;
 use super::now;
 use crate::connection::RedisConnection;
 use crate::error::QueueError;
+
+/// The hash of the processes that may hold working lists: identity → the
+/// JSON array of its queues. Unlike Sidekiq's `processes` set, which Ruby's
+/// `ProcessSet` prunes of dead processes, an entry stays until the process's
+/// jobs are recovered.
+pub(super) const WORKERS: &str = "cacheback:workers";
 
 /// How long a process is trusted to be alive after its last beat, by
 /// default: Sidekiq's 60 s.
@@ -159,6 +166,47 @@ impl Process {
             .map_err(|e| QueueError::with_source("Redis refused the recovery lease", e))?;
         Ok(taken.is_some())
     }
+}
+
+/// Recovers the jobs of every registered process whose heartbeat (its
+/// Sidekiq process key, kept alive by its beats) has expired: they go back on
+/// their queues, and the process is forgotten. Returns how many jobs.
+pub(super) async fn recover(conn: &mut RedisConnection, own_identity: &str) -> Result<usize, QueueError> {
+    let workers: Vec<(String, String)> =
+        conn.hgetall(WORKERS).await.map_err(|e| QueueError::with_source("Redis refused HGETALL", e))?;
+    let mut recovered = 0;
+    for (identity, queues) in workers {
+        if identity == own_identity {
+            continue;
+        }
+        let alive: bool =
+            conn.exists(&identity).await.map_err(|e| QueueError::with_source("Redis refused EXISTS", e))?;
+        if alive {
+            continue;
+        }
+        let queues: Vec<String> = serde_json::from_str(&queues).unwrap_or_default();
+        let moved = requeue(conn, &identity, &queues).await?;
+        let () = redis::pipe()
+            .hdel(WORKERS, &identity)
+            .ignore()
+            .srem("processes", &identity)
+            .ignore()
+            .del(&work_keys(&identity))
+            .ignore()
+            .query_async(conn)
+            .await
+            .map_err(|e| QueueError::with_source("Redis refused to forget a dead process", e))?;
+        if moved > 0 {
+            tracing::warn!(
+                target: "cacheback",
+                process = %identity,
+                jobs = moved,
+                "Recovered the jobs of a worker process that died; they are back on their queues"
+            );
+        }
+        recovered += moved;
+    }
+    Ok(recovered)
 }
 
 /// The hashes of a process's work: Sidekiq 6's name, and Sidekiq 7's.

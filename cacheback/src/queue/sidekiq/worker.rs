@@ -6,7 +6,7 @@ use tokio::task::JoinSet;
 
 use super::client::connect;
 use super::fetch::{self, Fetched};
-use super::process::{DEFAULT_HEARTBEAT_LIFESPAN, Process, Work};
+use super::process::{self, DEFAULT_HEARTBEAT_LIFESPAN, Process, Work};
 use super::sets::{self, Outcome};
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE, DEFAULT_SHUTDOWN_TIMEOUT, Message,
@@ -187,7 +187,7 @@ impl SidekiqWorkerBuilder {
         }
         let mut conn = connect(&self.url, self.timeout).await?;
         let process = Process::new(&self.queues, self.concurrency, self.heartbeat_lifespan);
-        fetch::recover(&mut conn, &process.identity).await?;
+        process::recover(&mut conn, &process.identity).await?;
         Ok(SidekiqWorker {
             inner: Arc::new(Inner {
                 performer: self.performer,
@@ -491,7 +491,7 @@ impl Inner {
             if last_sweep.elapsed() >= self.process.sweep_interval() {
                 last_sweep = tokio::time::Instant::now();
                 let swept = match self.process.take_sweep_lease(&mut conn).await {
-                    Ok(true) => fetch::recover(&mut conn, &self.process.identity).await.map(drop),
+                    Ok(true) => process::recover(&mut conn, &self.process.identity).await.map(drop),
                     Ok(false) => Ok(()),
                     Err(err) => Err(err),
                 };
