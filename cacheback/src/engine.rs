@@ -325,12 +325,15 @@ impl Cacheback {
     ///     async fn fetch(&self, (n,): &(u32,)) -> Result<u32, FetchError> { Ok(n * 2) }
     /// }
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let cache = Cacheback::builder().register_default::<Double>().build().unwrap();
+    /// // A manual queue holds the refresh, so the re-stored item can be looked at.
+    /// let queue = cacheback::queue::InProcessQueue::builder().manual().build();
+    /// let cache = Cacheback::builder().queue(queue.clone()).register_default::<Double>().build().unwrap();
     /// cache.job(Double).set(&(21,), 42).await.unwrap();
     /// let key = cache.invalidate_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap();
     /// assert_eq!(key, cache.job(Double).key(&(21,)).unwrap());
     /// let item = cache.job(Double).raw_get(&(21,)).await.unwrap().unwrap();
     /// assert!(item.expiry <= cache.now() + 60.0, "stale, for the refresh timeout");
+    /// assert_eq!(queue.pending(), 1, "and a refresh is queued");
     ///
     /// let err = cache.invalidate_by_name("app::Nope", &Value::Null, &json!([])).await.unwrap_err();
     /// assert!(matches!(err, Error::UnknownJob { .. }));
