@@ -62,3 +62,11 @@ ensure_postgres() {
     psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE test'
   fi
 }
+
+# Debian's headless Chromium and its WebDriver server (chromedriver), for the
+# sandbox's browser test (sandbox/tests/browser.rs), which fails without them.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt_install chromium chromium-driver
+  fi
+}

@@ -79,13 +79,8 @@ async fn run() {
     let job = cache.job(Numbered);
     let messages: Vec<String> = (0..JOBS as u64)
         .map(|n| {
-            let payload = RefreshPayload {
-                job: Numbered::name().into_owned(),
-                state: serde_json::Value::Null,
-                args: serde_json::json!([n]),
-                key: job.key(&(n,)).unwrap(),
-                queued_at: None,
-            };
+            let payload =
+                RefreshPayload::new(Numbered::name(), serde_json::json!([n]), job.key(&(n,)).unwrap());
             serde_json::to_string(&queue.message(payload, &TaskOptions::default()).unwrap()).unwrap()
         })
         .collect();

@@ -19,3 +19,6 @@ pub struct Settings;
 
 #[doc = include_str!("../../docs/installation.md")]
 pub struct Installation;
+
+#[doc = include_str!("../../docs/observability.md")]
+pub struct Observability;

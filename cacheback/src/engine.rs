@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::Error;
@@ -16,6 +18,7 @@ use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::queue::{InProcessQueue, Performer, RefreshQueue};
 use crate::singleflight::SingleFlight;
 use crate::store::{CacheStore, MemoryStore};
+use crate::telemetry;
 
 /// The alias of the store used when none is configured.
 pub const DEFAULT_CACHE_ALIAS: &str = "default";
@@ -60,6 +63,7 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     extensions: Extensions,
     pub(crate) flights: SingleFlight,
+    telemetry: telemetry::Registered,
 }
 
 type Extensions = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
@@ -266,13 +270,7 @@ impl Cacheback {
     /// use cacheback::queue::RefreshPayload;
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let cache = Cacheback::builder().build().unwrap();
-    /// let payload = RefreshPayload {
-    ///     job: "foomodule::BarJob".into(),
-    ///     state: serde_json::Value::Null,
-    ///     args: serde_json::json!([]),
-    ///     key: "foomodule::BarJob".into(),
-    ///     queued_at: None,
-    /// };
+    /// let payload = RefreshPayload::new("foomodule::BarJob", serde_json::json!([]), "foomodule::BarJob");
     /// let err = cache.perform(&payload).await.unwrap_err();
     /// assert!(matches!(err, Error::UnknownJob { .. }));
     /// # });
@@ -289,19 +287,35 @@ impl Cacheback {
             );
             return Err(Error::UnknownJob { job: payload.job.clone() });
         };
-        tracing::info!(target: "cacheback", "Using {} with state {}", payload.job, payload.state);
-        tracing::info!(target: "cacheback", "Calling refresh with args {}", payload.args);
+        let span = tracing::info_span!(
+            target: "cacheback",
+            "cacheback.refresh",
+            job = %payload.job,
+            key = %payload.key,
+            mode = "queued",
+            outcome = Empty,
+        );
+        crate::trace_context::adopt(&span, payload.trace.as_ref());
+        span.in_scope(|| {
+            tracing::info!(target: "cacheback", "Using {} with state {}", payload.job, payload.state);
+            tracing::info!(target: "cacheback", "Calling refresh with args {}", payload.args);
+        });
         let start = Instant::now();
-        let outcome = refresher.refresh(self, payload).await;
-        match &outcome {
+        let outcome = refresher.refresh(self, payload).instrument(span.clone()).await;
+        span.in_scope(|| match &outcome {
             Ok(RefreshOutcome::Refreshed) => {
+                span.record("outcome", "ok");
                 tracing::info!(target: "cacheback", "Refreshed cache in {:.6} seconds", start.elapsed().as_secs_f64());
             }
             Ok(RefreshOutcome::SkippedFresh) => {
+                span.record("outcome", "skipped_fresh");
                 tracing::info!(target: "cacheback", key = %payload.key, "Skipped refresh: the item is already fresh");
             }
-            Err(err) => tracing::error!(target: "cacheback", error = %err, "Error running job: '{err}'"),
-        }
+            Err(err) => {
+                span.record("outcome", "error");
+                tracing::error!(target: "cacheback", error = %err, "Error running job: '{err}'");
+            }
+        });
         outcome
     }
 
@@ -442,6 +456,10 @@ impl Cacheback {
 
     pub(crate) fn flights(&self) -> &SingleFlight {
         &self.inner.flights
+    }
+
+    pub(crate) fn telemetry(&self) -> &telemetry::Registered {
+        &self.inner.telemetry
     }
 }
 
@@ -629,6 +647,7 @@ impl Builder {
                 clock: self.clock,
                 extensions: self.extensions,
                 flights: SingleFlight::default(),
+                telemetry: telemetry::Registered::default(),
             }),
         };
         let inner: Weak<Inner> = Arc::downgrade(&cache.inner);

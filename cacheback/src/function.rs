@@ -35,7 +35,8 @@ use crate::registry::{by_name, decode_args};
 /// What `#[cacheback]` generates for one function.
 #[doc(hidden)]
 pub trait Decorated: Sized + Send + Sync + 'static {
-    /// `module::path::function`.
+    /// The job's name: the attribute's `name = "..."`, or else the
+    /// function's path, `module::path::function`.
     const NAME: &'static str;
     const PARAMETERS: &'static [&'static str];
     type Context: Send + Sync + 'static;

@@ -1,19 +1,21 @@
 //! [`JobHandle`]: a job bound to an engine, with the whole job API.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tracing::{debug, error, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, debug, error, warn};
 
 use crate::clock::Timestamp;
 use crate::engine::Cacheback;
 use crate::error::{Error, StoreError};
 use crate::item::{self, CachedItem};
-use crate::job::{CacheStatus, Call, Job};
+use crate::job::{CacheStatus, Call, Dispatch, Job};
 use crate::local::LocalCache;
 use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::store::{CacheStore, StoredValue};
+use crate::telemetry::{Claim, JobMetrics, Mode, Outcome};
 
 /// The answer of [`JobHandle::lookup`]: the value `get` returns, and how it was found.
 ///
@@ -26,8 +28,12 @@ use crate::store::{CacheStore, StoredValue};
 /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
 /// # }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let found = Cacheback::builder().build().unwrap().job(Answer).lookup(&()).await.unwrap();
+/// let cache = Cacheback::builder().build().unwrap();
+/// let found = cache.job(Answer).lookup(&()).await.unwrap();
 /// assert_eq!((found.status, found.sync_fetch, found.refresh_failed), (CacheStatus::Miss, Some(true), false));
+/// // Fetched in this call, fresh for the job's lifetime (10 minutes by default).
+/// assert!(found.fetched_at.unwrap() <= cache.now());
+/// assert!(found.expiry.unwrap() > cache.now() + 599.0);
 /// # });
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -43,22 +49,35 @@ pub struct Lookup<T> {
     /// This call's synchronous fetch failed and the stale value was served
     /// instead, within the job's [`stale_if_error`](Job::stale_if_error).
     pub refresh_failed: bool,
+    /// When the data served was fetched, on the engine's clock (its age is
+    /// [`Cacheback::now`] less this); `None` when no data was served (an
+    /// empty answer) or the item predates 0.2.
+    pub fetched_at: Option<Timestamp>,
+    /// When the data served goes (or went) stale, on the engine's clock;
+    /// `None` when no data was served or it was fetched without the cache
+    /// (the store is down).
+    pub expiry: Option<Timestamp>,
 }
 
-/// What [`JobHandle::async_refresh`] did.
-///
-/// ```
-/// use cacheback::Dispatch;
-/// assert_ne!(Dispatch::Enqueued, Dispatch::Failed);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dispatch {
-    /// The refresh was queued.
-    Enqueued,
-    /// The queue failed; the refresh ran synchronously instead.
-    RefreshedInline,
-    /// The queue failed and so did the synchronous refresh (both logged).
-    Failed,
+/// What a lookup serves: the data and when it was fetched and goes stale.
+struct Served<T> {
+    data: Option<Arc<T>>,
+    fetched_at: Option<Timestamp>,
+    expiry: Option<Timestamp>,
+}
+
+impl<T> Served<T> {
+    /// Nothing: an empty answer (its refresh is queued, or it cannot be cached).
+    fn empty(data: Option<Arc<T>>) -> Self {
+        Self { data, fetched_at: None, expiry: None }
+    }
+}
+
+impl<T> From<CachedItem<T>> for Served<T> {
+    fn from(item: CachedItem<T>) -> Self {
+        let expiry = item.data.as_ref().map(|_| item.expiry);
+        Self { fetched_at: item.fetched_at.filter(|_| item.data.is_some()), data: item.data, expiry }
+    }
 }
 
 /// The first pause of a process waiting for another's fill of a cold key; it
@@ -92,6 +111,7 @@ const FILL_POLL_MAX: Duration = Duration::from_millis(50);
 pub struct JobHandle<J> {
     cache: Cacheback,
     job: J,
+    metrics: Arc<JobMetrics>,
 }
 
 impl<J: std::fmt::Debug> std::fmt::Debug for JobHandle<J> {
@@ -102,7 +122,7 @@ impl<J: std::fmt::Debug> std::fmt::Debug for JobHandle<J> {
 
 impl<J: Clone> Clone for JobHandle<J> {
     fn clone(&self) -> Self {
-        Self { cache: self.cache.clone(), job: self.job.clone() }
+        Self { cache: self.cache.clone(), job: self.job.clone(), metrics: Arc::clone(&self.metrics) }
     }
 }
 
@@ -122,7 +142,9 @@ impl Cacheback {
     /// assert!(answer.key(&()).unwrap().ends_with("Answer"));
     /// ```
     pub fn job<J: Job>(&self, job: J) -> JobHandle<J> {
-        JobHandle { cache: self.clone(), job }
+        let alias = job.cache_alias().unwrap_or(self.default_alias());
+        let metrics = self.telemetry().of::<J>(J::name, alias);
+        JobHandle { cache: self.clone(), job, metrics }
     }
 }
 
@@ -162,28 +184,54 @@ impl<J: Job> JobHandle<J> {
     /// leaves it alone. Concurrent synchronous fetches of one key share one
     /// `fetch`, across processes when the store is shared.
     pub async fn lookup(&self, raw_args: &J::Args) -> Result<Lookup<J::Output>, Error> {
-        // The paths past a HIT are boxed: the future of a lookup stays small,
-        // so a HIT does not pay for the size of the refresh machinery.
         let args = self.job.prepare_args(raw_args);
         let slot = self.slot(&args)?;
+        // Its fields are only computed when a subscriber wants the span.
+        let span = tracing::debug_span!(
+            target: "cacheback",
+            "cacheback.lookup",
+            job = %J::name(),
+            key = %slot.key,
+            status = Empty,
+            sync_fetch = Empty,
+        );
+        let found = self.lookup_in(&slot, &args, raw_args).instrument(span.clone()).await;
+        if let Ok(found) = &found
+            && !span.is_disabled()
+        {
+            span.record("status", tracing::field::display(found.status));
+            span.record("sync_fetch", tracing::field::debug(found.sync_fetch));
+        }
+        found
+    }
+
+    async fn lookup_in(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+        raw_args: &J::Args,
+    ) -> Result<Lookup<J::Output>, Error> {
+        // The paths past a HIT are boxed: the future of a lookup stays small,
+        // so a HIT does not pay for the size of the refresh machinery.
         let (key, name) = (&slot.key, J::name());
         let call = Call { args: raw_args };
 
         if let Some(copy) = slot.local.and_then(|local| local.get::<J::Output>(key, self.cache.now())) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
-            return Ok(self.finish(copy.data, &call, CacheStatus::Hit, None));
+            self.metrics.local_hit();
+            return Ok(self.finish(copy.into(), &call, CacheStatus::Hit, None));
         }
-        let (raw, item) = match self.read_raw(&slot).await {
+        let (raw, item) = match self.read_raw(slot).await {
             Ok(found) => found,
             // The store is down: serve the read without it.
-            Err(err) => return Box::pin(self.uncached(err, &slot, &args, &call)).await,
+            Err(err) => return Box::pin(self.uncached(err, slot, args, &call)).await,
         };
 
         let Some(item) = item else {
-            if self.job.should_missing_item_be_fetched_synchronously(&args) {
+            if self.job.should_missing_item_be_fetched_synchronously(args) {
                 debug!(target: "cacheback", "Job {name} with key '{key}' - cache MISS - running synchronous refresh");
-                let data = Box::pin(self.refresh_once(&slot, &args)).await?;
-                return Ok(self.finish(Some(data), &call, CacheStatus::Miss, Some(true)));
+                let fetched = Box::pin(self.refresh_once(slot, args)).await?;
+                return Ok(self.finish(fetched.into(), &call, CacheStatus::Miss, Some(true)));
             }
             debug!(
                 target: "cacheback",
@@ -192,31 +240,30 @@ impl<J: Job> JobHandle<J> {
             // Store the empty result until the refresh lands, so that readers in
             // the meantime do not queue refreshes of their own.
             let empty = self.job.empty().map(Arc::new);
-            let timeout = self.job.timeout(self.cache.now(), &args);
-            if self.replace(&slot, raw.as_ref(), CachedItem::new(timeout, empty.clone(), None)).await? {
-                Box::pin(self.dispatch(&slot, &args)).await;
+            let timeout = self.job.timeout(self.cache.now(), args);
+            if self.claim_refresh(slot, raw.as_ref(), CachedItem::new(timeout, empty.clone(), None)).await? {
+                Box::pin(self.dispatch(slot, args)).await;
             }
-            return Ok(self.finish(empty, &call, CacheStatus::Miss, Some(false)));
+            return Ok(self.finish(Served::empty(empty), &call, CacheStatus::Miss, Some(false)));
         };
         let Some(raw) = raw else { unreachable!("an item is read from a stored value") };
 
         let delta = self.cache.now() - item.expiry;
         if delta <= 0.0 {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
-            return Ok(self.finish(item.data, &call, CacheStatus::Hit, None));
+            return Ok(self.finish(item.into(), &call, CacheStatus::Hit, None));
         }
 
-        if self.must_fetch_stale(&item, delta, &args) {
+        if self.must_fetch_stale(&item, delta, args) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - STALE cache hit - running synchronous refresh");
-            return match Box::pin(self.refresh_once(&slot, &args)).await {
-                Ok(data) => Ok(self.finish(Some(data), &call, CacheStatus::Stale, Some(true))),
+            return match Box::pin(self.refresh_once(slot, args)).await {
+                Ok(fetched) => Ok(self.finish(fetched.into(), &call, CacheStatus::Stale, Some(true))),
                 Err(err) if self.may_serve_after_error(&item) => {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
-                    Box::pin(self.restore_for_refresh(&slot, &raw, &item, &args, self.job.stale_if_error()))
+                    Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
                         .await?;
-                    let mut found = self.finish(item.data, &call, CacheStatus::Stale, Some(true));
-                    found.refresh_failed = true;
-                    Ok(found)
+                    let served = Served { fetched_at: Some(self.fetched_at(&item)), ..Served::from(item) };
+                    Ok(self.finish_failed_refresh(served, &call))
                 }
                 Err(err) => Err(err),
             };
@@ -226,8 +273,9 @@ impl<J: Job> JobHandle<J> {
             target: "cacheback",
             "Job {name} with key '{key}' - STALE cache hit - triggering async refresh and returning stale result"
         );
-        Box::pin(self.restore_for_refresh(&slot, &raw, &item, &args, None)).await?;
-        Ok(self.finish(item.data, &call, CacheStatus::Stale, Some(false)))
+        Box::pin(self.restore_for_refresh(slot, &raw, &item, args, None)).await?;
+        let served = Served { fetched_at: Some(self.fetched_at(&item)), ..Served::from(item) };
+        Ok(self.finish(served, &call, CacheStatus::Stale, Some(false)))
     }
 
     /// Marks the cached item for `args` stale and queues a refresh; does
@@ -333,7 +381,7 @@ impl<J: Job> JobHandle<J> {
     /// Fetches synchronously and caches the result.
     pub async fn refresh(&self, raw_args: &J::Args) -> Result<Arc<J::Output>, Error> {
         let args = self.job.prepare_args(raw_args);
-        self.fetch_and_store(&self.slot(&args)?, &args).await
+        Ok(self.fetch_and_store(&self.slot(&args)?, &args, Mode::Sync).await?.data)
     }
 
     /// Queues a refresh. If the queue fails, refreshes synchronously; if that
@@ -383,9 +431,10 @@ impl<J: Job> JobHandle<J> {
             && item.expiry > self.cache.now()
             && item.fetched_at.is_some_and(|fetched_at| fetched_at >= queued_at)
         {
+            self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
             return Ok(RefreshOutcome::SkippedFresh);
         }
-        self.fetch_and_store(&slot, args).await?;
+        self.fetch_and_store(&slot, args, Mode::Queued).await?;
         Ok(RefreshOutcome::Refreshed)
     }
 
@@ -407,18 +456,48 @@ impl<J: Job> JobHandle<J> {
         Ok(Slot { alias, store: self.cache.store(alias)?, local: self.cache.local_cache(alias), key })
     }
 
+    /// The answer, counted in the job's metrics.
     fn finish(
         &self,
-        result: Option<Arc<J::Output>>,
+        served: Served<J::Output>,
         call: &Call<'_, J::Args>,
         status: CacheStatus,
         sync_fetch: Option<bool>,
     ) -> Lookup<J::Output> {
+        self.metrics.lookup(status, false);
+        self.answer(served, call, status, sync_fetch)
+    }
+
+    /// The answer of a STALE read whose synchronous fetch failed, serving the
+    /// stale data (`stale_if_error`): counted apart.
+    fn finish_failed_refresh(
+        &self,
+        served: Served<J::Output>,
+        call: &Call<'_, J::Args>,
+    ) -> Lookup<J::Output> {
+        self.metrics.lookup(CacheStatus::Stale, true);
+        Lookup { refresh_failed: true, ..self.answer(served, call, CacheStatus::Stale, Some(true)) }
+    }
+
+    fn answer(
+        &self,
+        served: Served<J::Output>,
+        call: &Call<'_, J::Args>,
+        status: CacheStatus,
+        sync_fetch: Option<bool>,
+    ) -> Lookup<J::Output> {
+        if status == CacheStatus::Stale
+            && let Some(fetched_at) = served.fetched_at
+        {
+            self.metrics.stale_served(self.cache.now() - fetched_at);
+        }
         Lookup {
-            value: self.job.process_result(result, call, status, sync_fetch),
+            value: self.job.process_result(served.data, call, status, sync_fetch),
             status,
             sync_fetch,
             refresh_failed: false,
+            fetched_at: served.fetched_at,
+            expiry: served.expiry,
         }
     }
 
@@ -501,7 +580,7 @@ impl<J: Job> JobHandle<J> {
             expiry.min(fetched_at + bound.as_secs_f64())
         });
         let restored = CachedItem::new(expiry, item.data.clone(), Some(fetched_at));
-        if self.replace(slot, Some(raw), restored).await? {
+        if self.claim_refresh(slot, Some(raw), restored).await? {
             self.dispatch(slot, args).await;
         }
         Ok(())
@@ -518,33 +597,48 @@ impl<J: Job> JobHandle<J> {
     ) -> Result<Lookup<J::Output>, Error> {
         error!(target: "cacheback", error = %err, "Cache read failed; answering without the cache");
         if !self.job.should_missing_item_be_fetched_synchronously(args) {
-            return Ok(self.finish(self.job.empty().map(Arc::new), call, CacheStatus::Miss, Some(false)));
+            return Ok(self.finish(
+                Served::empty(self.job.empty().map(Arc::new)),
+                call,
+                CacheStatus::Miss,
+                Some(false),
+            ));
         }
-        let data = self.fetch(slot, args).await?;
-        Ok(self.finish(Some(data), call, CacheStatus::Miss, Some(true)))
+        let started = self.cache.now();
+        let data = self.refreshing(slot, Mode::Sync, self.fetch(slot, args)).await?;
+        let served = Served { data: Some(data), fetched_at: Some(started), expiry: None };
+        Ok(self.finish(served, call, CacheStatus::Miss, Some(true)))
     }
 
     /// Synchronous refresh shared by concurrent callers of one key: in this
     /// process through the singleflight, across processes through the key's
     /// fill claim. The first caller re-reads the store before fetching, so a
     /// caller arriving just after another fill landed reuses its result.
-    async fn refresh_once(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+    async fn refresh_once(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fetched<J::Output>, Error> {
         let flight = format!("{}\u{0}{}", slot.alias, slot.key);
-        self.cache
+        let fetched = self
+            .cache
             .flights()
             .run(&flight, || async {
-                if let Some(data) = self.fresh_data(slot).await {
-                    return Ok(data);
+                if let Some(fresh) = self.fresh(slot).await {
+                    return Ok(Arc::new(fresh));
                 }
-                self.fill(slot, args).await
+                self.fill(slot, args).await.map(Arc::new)
             })
-            .await
+            .await?;
+        Ok(Fetched::clone(&fetched))
     }
 
-    /// The item's data if the store holds it fresh.
-    async fn fresh_data(&self, slot: &Slot<'_>) -> Option<Arc<J::Output>> {
+    /// The item if the store holds it fresh, with data.
+    async fn fresh(&self, slot: &Slot<'_>) -> Option<Fetched<J::Output>> {
         match self.read(slot).await {
-            Ok(Some(CachedItem { expiry, data: Some(data), .. })) if expiry > self.cache.now() => Some(data),
+            Ok(Some(CachedItem { expiry, data: Some(data), fetched_at })) if expiry > self.cache.now() => {
+                Some(Fetched {
+                    fetched_at: fetched_at.unwrap_or(expiry - self.job.lifetime().as_secs_f64()),
+                    data,
+                    expiry,
+                })
+            }
             _ => None,
         }
     }
@@ -553,39 +647,43 @@ impl<J: Job> JobHandle<J> {
     /// process that holds it. Fails open: if the claim cannot be taken (the
     /// store is down) or its holder does not deliver (its fetch failed, its
     /// process died, the refresh timeout passed), this call fetches itself.
-    async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+    async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fetched<J::Output>, Error> {
         let token = crate::id::unique_hex(12);
         let now = self.cache.now();
-        match slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await {
+        let claimed = slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await;
+        if let Ok(won) = claimed {
+            self.metrics.claim(Claim::Fill, won);
+        }
+        match claimed {
             Ok(true) => {
-                let fetched = self.fetch_and_store(slot, args).await;
+                let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
                 if let Err(e) = slot.store.release(&slot.key, &token).await {
                     warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
                 }
                 fetched
             }
             Ok(false) => match self.wait_for_fill(slot).await {
-                Some(data) => Ok(data),
-                None => self.fetch_and_store(slot, args).await,
+                Some(fresh) => Ok(fresh),
+                None => self.fetch_and_store(slot, args, Mode::Sync).await,
             },
             Err(e) => {
                 warn!(target: "cacheback", error = %slot.error("claim", e), "Unable to take the fill claim; fetching");
-                self.fetch_and_store(slot, args).await
+                self.fetch_and_store(slot, args, Mode::Sync).await
             }
         }
     }
 
     /// Polls for the fresh item another process is filling, for at most the
     /// refresh timeout; `None` once its claim is gone without a fresh item.
-    async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Arc<J::Output>> {
+    async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Fetched<J::Output>> {
         let deadline = tokio::time::Instant::now() + self.job.refresh_timeout();
         let mut pause = FILL_POLL_FIRST;
         loop {
             tokio::time::sleep(pause).await;
             // The claim is read before the item: a holder stores, then releases.
             let held = slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false);
-            if let Some(data) = self.fresh_data(slot).await {
-                return Some(data);
+            if let Some(fresh) = self.fresh(slot).await {
+                return Some(fresh);
             }
             if !held || tokio::time::Instant::now() >= deadline {
                 return None;
@@ -602,16 +700,55 @@ impl<J: Job> JobHandle<J> {
         })
     }
 
-    async fn fetch_and_store(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
-        let started = self.cache.now();
-        let data = self.fetch(slot, args).await?;
-        let expiry = self.job.expiry(self.cache.now(), args);
-        self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(started))).await?;
-        Ok(data)
+    /// Fetches and stores a fresh item: a refresh, counted and timed (and,
+    /// in the caller, in a `cacheback.refresh` span: a worker's refresh has
+    /// its span from [`Cacheback::perform`]).
+    async fn fetch_and_store(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+        mode: Mode,
+    ) -> Result<Fetched<J::Output>, Error> {
+        let refresh = async {
+            let fetched_at = self.cache.now();
+            let data = self.fetch(slot, args).await?;
+            let expiry = self.job.expiry(self.cache.now(), args);
+            self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))).await?;
+            Ok(Fetched { data, fetched_at, expiry })
+        };
+        self.refreshing(slot, mode, refresh).await
     }
 
-    /// Writes `item` if the store still holds `expected`; returns whether it did.
-    async fn replace(
+    /// Runs `refresh`, counting and timing it in the job's metrics.
+    async fn refreshing<T>(
+        &self,
+        slot: &Slot<'_>,
+        mode: Mode,
+        refresh: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let span = match mode {
+            Mode::Sync => tracing::info_span!(
+                target: "cacheback",
+                "cacheback.refresh",
+                job = %J::name(),
+                key = %slot.key,
+                mode = mode.as_str(),
+                outcome = Empty,
+            ),
+            Mode::Queued => tracing::Span::none(),
+        };
+        let started = Instant::now();
+        let result = refresh.instrument(span.clone()).await;
+        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
+        span.record("outcome", outcome.as_str());
+        self.metrics.refreshed(mode, outcome, Some(started.elapsed()));
+        result
+    }
+
+    /// The compare-and-set that lets one reader of a stale or missing item
+    /// queue its refresh: writes `item` if the store still holds `expected`;
+    /// returns whether it did.
+    async fn claim_refresh(
         &self,
         slot: &Slot<'_>,
         expected: Option<&StoredValue>,
@@ -623,6 +760,7 @@ impl<J: Job> JobHandle<J> {
             .replace(&slot.key, expected, value, self.job.cache_ttl())
             .await
             .map_err(|e| slot.error("replace", e))?;
+        self.metrics.claim(Claim::Refresh, written);
         if written && let Some(local) = slot.local {
             local.put(&slot.key, &item, self.cache.now());
         }
@@ -648,13 +786,19 @@ impl<J: Job> JobHandle<J> {
     }
 
     async fn dispatch(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
+        let dispatch = self.try_dispatch(slot, args).await;
+        self.metrics.dispatched(dispatch);
+        dispatch
+    }
+
+    async fn try_dispatch(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
         let Err(err) = self.enqueue(slot, args).await else { return Dispatch::Enqueued };
         error!(
             target: "cacheback",
             error = %err,
             "Unable to trigger task asynchronously - failing over to synchronous refresh"
         );
-        match self.fetch_and_store(slot, args).await {
+        match self.fetch_and_store(slot, args, Mode::Sync).await {
             Ok(_) => {
                 debug!(target: "cacheback", "Failover synchronous refresh completed successfully");
                 Dispatch::RefreshedInline
@@ -678,12 +822,32 @@ impl<J: Job> JobHandle<J> {
             args,
             key: slot.key.clone(),
             queued_at: Some(self.cache.now()),
+            trace: crate::trace_context::current(),
         };
         self.cache
             .queue()
             .enqueue(payload, &self.job.task_options())
             .await
             .map_err(|source| Error::Queue { job, source })
+    }
+}
+
+/// A fresh item: data just fetched, or read fresh from the store.
+struct Fetched<T> {
+    data: Arc<T>,
+    fetched_at: Timestamp,
+    expiry: Timestamp,
+}
+
+impl<T> Clone for Fetched<T> {
+    fn clone(&self) -> Self {
+        Self { data: Arc::clone(&self.data), fetched_at: self.fetched_at, expiry: self.expiry }
+    }
+}
+
+impl<T> From<Fetched<T>> for Served<T> {
+    fn from(fetched: Fetched<T>) -> Self {
+        Self { data: Some(fetched.data), fetched_at: Some(fetched.fetched_at), expiry: Some(fetched.expiry) }
     }
 }
 

@@ -39,6 +39,22 @@ impl std::fmt::Display for CacheStatus {
     }
 }
 
+/// What [`JobHandle::async_refresh`](crate::JobHandle::async_refresh) did.
+///
+/// ```
+/// use cacheback::Dispatch;
+/// assert_ne!(Dispatch::Enqueued, Dispatch::Failed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// The refresh was queued.
+    Enqueued,
+    /// The queue failed; the refresh ran synchronously instead.
+    RefreshedInline,
+    /// The queue failed and so did the synchronous refresh (both logged).
+    Failed,
+}
+
 /// The call being answered, as given to [`Job::process_result`]: the caller's
 /// arguments before [`Job::prepare_args`].
 ///

@@ -33,13 +33,15 @@ pub mod settings;
 mod singleflight;
 pub mod store;
 mod task;
+pub mod telemetry;
+mod trace_context;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, WeakCacheback};
 pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreError};
-pub use self::handle::{Dispatch, JobHandle, Lookup};
+pub use self::handle::{JobHandle, Lookup};
 pub use self::item::CachedItem;
-pub use self::job::{CacheStatus, Call, Job};
+pub use self::job::{CacheStatus, Call, Dispatch, Job};
 pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
 pub use self::payload::RefreshOutcome;
 pub use self::task::{Retry, TaskOptions};
@@ -50,6 +52,7 @@ pub use self::task::{Retry, TaskOptions};
 ///
 /// | option | meaning |
 /// |---|---|
+/// | `name = "app::jobs::names"` | the job's name, instead of the function's path: the prefix of its keys, the name its refreshes are queued and registered under and its [settings](crate::settings) key; pin it to keep them across a move or rename. Not empty |
 /// | `lifetime = 600` (or a bare `5` first) | seconds an item is fresh |
 /// | `fetch_on_miss = true` | fetch on a miss; with `false` a miss returns the output's `Default` and refreshes in the background |
 /// | `cache_alias = "name"` | the store |
@@ -68,7 +71,7 @@ pub use self::task::{Retry, TaskOptions};
 /// [`JobHandle`] on the [global](Cacheback::install_global) engine: `set`,
 /// `delete`, `invalidate`, `raw_get`, ...) and `uncached(..)` (the function
 /// itself, the original's `fn.fn`). Every decorated function is registered for
-/// the worker under `module::path::function`. Without an installed engine, or
+/// the worker under its name: `module::path::function`, or its `name = "..."`. Without an installed engine, or
 /// when the cache fails, calls go straight to the function; a function
 /// returning `Result` gets its own error back when its fetch fails.
 ///

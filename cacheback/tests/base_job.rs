@@ -288,13 +288,7 @@ async fn set_positional_call(backend: Backend) {
 async fn job_refresh_unknown_jobclass(backend: Backend) {
     let fx = fixture(backend).build().await;
     let (logs, _guard) = Logs::capture();
-    let payload = RefreshPayload {
-        job: "foomodule::BarJob".into(),
-        state: serde_json::Value::Null,
-        args: serde_json::json!([]),
-        key: "foomodule::BarJob".into(),
-        queued_at: None,
-    };
+    let payload = RefreshPayload::new("foomodule::BarJob", serde_json::json!([]), "foomodule::BarJob");
     let err = fx.cache.perform(&payload).await.unwrap_err();
     assert!(matches!(&err, Error::UnknownJob { job } if job == "foomodule::BarJob"), "{err:?}");
     assert!(logs.text().contains("Unable to construct foomodule::BarJob"), "{}", logs.text());
@@ -303,13 +297,11 @@ async fn job_refresh_unknown_jobclass(backend: Backend) {
 async fn job_refresh_perform_error(backend: Backend) {
     let fx = fixture(backend).build().await;
     let (logs, _guard) = Logs::capture();
-    let payload = RefreshPayload {
-        job: FailJob::name().into_owned(),
-        state: serde_json::Value::Null,
-        args: serde_json::json!(["foo"]),
-        key: fx.cache.job(FailJob).key(&foo()).unwrap(),
-        queued_at: None,
-    };
+    let payload = RefreshPayload::new(
+        FailJob::name(),
+        serde_json::json!(["foo"]),
+        fx.cache.job(FailJob).key(&foo()).unwrap(),
+    );
     let err = fx.cache.perform(&payload).await.unwrap_err();
     assert!(matches!(err, Error::Fetch { .. }), "{err:?}");
     assert!(err.to_string().contains("JOB-FAILED"), "{err}");
@@ -319,13 +311,8 @@ async fn job_refresh_perform_error(backend: Backend) {
 async fn job_refresh(backend: Backend) {
     let fx = fixture(backend).build().await;
     let job = fx.empty();
-    let payload = RefreshPayload {
-        job: EmptyDummyJob::name().into_owned(),
-        state: serde_json::Value::Null,
-        args: serde_json::json!(["foo"]),
-        key: job.key(&foo()).unwrap(),
-        queued_at: None,
-    };
+    let payload =
+        RefreshPayload::new(EmptyDummyJob::name(), serde_json::json!(["foo"]), job.key(&foo()).unwrap());
     assert_eq!(fx.cache.perform(&payload).await.unwrap(), RefreshOutcome::Refreshed);
     assert!(job.get(&foo()).await.unwrap().is_some());
 }
@@ -333,13 +320,7 @@ async fn job_refresh(backend: Backend) {
 async fn job_refresh_bad_args(backend: Backend) {
     let fx = fixture(backend).build().await;
     let (logs, _guard) = Logs::capture();
-    let payload = RefreshPayload {
-        job: DummyJob::name().into_owned(),
-        state: serde_json::Value::Null,
-        args: serde_json::json!({"not": "a tuple"}),
-        key: "whatever".into(),
-        queued_at: None,
-    };
+    let payload = RefreshPayload::new(DummyJob::name(), serde_json::json!({"not": "a tuple"}), "whatever");
     let err = fx.cache.perform(&payload).await.unwrap_err();
     assert!(matches!(err, Error::Payload { .. }), "{err:?}");
     assert!(err.to_string().contains("do not decode as `(alloc::string::String,)`"), "{err}");

@@ -474,17 +474,35 @@ async fn every_option(param: String) -> String {
 
 /// The attribute, the setters and `Options::NAMES` agree: each policy named
 /// there is an option of the attribute (its error message lists them), and
-/// setting each one moves it off its default.
+/// setting each one moves it off its default; and each option of the
+/// attribute is a policy, but for those that are not: `name` (the job's
+/// identity), `job` and `extra(..)` (the policy type and its options).
 #[test]
 fn the_attribute_sets_every_policy_of_options() {
     use cacheback::__private::Decorated;
     let set = serde_json::to_value(<every_option::Spec as Decorated>::options()).unwrap();
     let default = serde_json::to_value(Options::default()).unwrap();
     let listed = include_str!("ui/unknown_option.stderr");
+    let options: Vec<&str> = listed
+        .lines()
+        .next()
+        .and_then(|line| line.split_once("the options are: "))
+        .map(|(_, list)| list.split(", ").collect())
+        .expect("the error message lists the options");
     for name in Options::NAMES {
         assert_ne!(set[name], default[name], "`every_option` sets `{name}`");
         // `task_options` is set through `queue` and `retry`.
-        let option = if *name == "task_options" { "queue, retry" } else { name };
-        assert!(listed.contains(option), "the attribute's option list names `{option}`");
+        let wanted: &[&str] = if *name == "task_options" { &["queue", "retry"] } else { &[name] };
+        for option in wanted {
+            assert!(options.contains(option), "the attribute's option list names `{option}`");
+        }
+    }
+    const NOT_POLICIES: [&str; 3] = ["name", "job", "extra(..)"];
+    for option in options {
+        let policy = if option == "queue" || option == "retry" { "task_options" } else { option };
+        assert!(
+            Options::NAMES.contains(&policy) || NOT_POLICIES.contains(&option),
+            "the attribute's option `{option}` is a policy of `Options` or a known non-policy"
+        );
     }
 }

@@ -208,13 +208,7 @@ async fn job_class_lookup(backend: Backend) {
     let sk = Sidekiq::new(backend).await;
     assert!(sk.fx.cache.is_registered(&DummyJob::name()));
     for name in ["tests::foo::DummyClass", "base_job::common::OtherDummyClass"] {
-        let payload = RefreshPayload {
-            job: name.into(),
-            state: serde_json::Value::Null,
-            args: serde_json::json!([]),
-            key: name.into(),
-            queued_at: None,
-        };
+        let payload = RefreshPayload::new(name, serde_json::json!([]), name);
         let err = sk.fx.cache.perform(&payload).await.unwrap_err();
         assert!(matches!(&err, Error::UnknownJob { job } if job == name), "{err:?}");
     }
@@ -236,13 +230,7 @@ async fn task_options_route_jobs(backend: Backend) {
         |w| w,
     )
     .await;
-    let payload = |job: &str| RefreshPayload {
-        job: job.into(),
-        state: serde_json::Value::Null,
-        args: serde_json::json!(["foo"]),
-        key: "k".into(),
-        queued_at: None,
-    };
+    let payload = |job: &str| RefreshPayload::new(job, serde_json::json!(["foo"]), "k");
     let queue = SidekiqQueue::builder(redis_url()).default_queue(&sk.queue).connect().await.unwrap();
     let msg = queue
         .message(payload("a::Job"), &TaskOptions::default().queue("low").retry(Retry::Count(7)))
@@ -527,13 +515,8 @@ async fn ruby_sidekiq_reads_our_jobs() {
 async fn our_worker_runs_jobs_ruby_pushed() {
     let sk = Sidekiq::new(Backend::Redis).await;
     let job = sk.fx.empty();
-    let payload = RefreshPayload {
-        job: EmptyDummyJob::name().into_owned(),
-        state: serde_json::Value::Null,
-        args: serde_json::json!(["foo"]),
-        key: job.key(&foo()).unwrap(),
-        queued_at: None,
-    };
+    let payload =
+        RefreshPayload::new(EmptyDummyJob::name(), serde_json::json!(["foo"]), job.key(&foo()).unwrap());
     let pushed = ruby(
         "jid = Sidekiq::Client.push('class' => 'Cacheback::RefreshCache', 'queue' => ENV['QUEUE'],\n\
                                     'args' => [JSON.parse(ENV['PAYLOAD'])])\n\

@@ -129,14 +129,7 @@ impl Sidekiq {
     }
 
     fn payload(job: &str, key: String) -> Value {
-        serde_json::to_value(RefreshPayload {
-            job: job.to_owned(),
-            state: Value::Null,
-            args: json!(["foo"]),
-            key,
-            queued_at: None,
-        })
-        .unwrap()
+        serde_json::to_value(RefreshPayload::new(job, json!(["foo"]), key)).unwrap()
     }
 }
 

@@ -17,8 +17,9 @@ use migration::Migrator;
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 
 use crate::config::Settings;
+use crate::initializers::metrics::MetricsInitializer;
 use crate::models::dummy_models;
-use crate::{controllers, jobs};
+use crate::{cached, controllers};
 
 /// `fixtures/` of the workspace: from its root (`cargo loco`), or from the
 /// crate (tests).
@@ -99,12 +100,17 @@ impl Hooks for App {
         converge(ctx).await
     }
 
+    /// The metrics recorder first: cacheback registers a job's metrics in
+    /// the recorder installed at its first lookup.
     async fn initializers(_ctx: &AppContext) -> Result<Vec<Box<dyn Initializer>>> {
-        Ok(vec![Box::new(CachebackInitializer::new(jobs::register))])
+        Ok(vec![Box::new(MetricsInitializer), Box::new(CachebackInitializer::new(cached::register))])
     }
 
     fn routes(ctx: &AppContext) -> AppRoutes {
-        AppRoutes::with_default_routes().add_route(controllers::home::routes(ctx))
+        AppRoutes::with_default_routes()
+            .add_route(controllers::home::routes(ctx))
+            .add_route(controllers::dashboard::routes(ctx))
+            .add_route(controllers::metrics::routes(ctx))
     }
 
     /// `cargo loco start --worker` / `--server-and-worker`: run cacheback's worker.
@@ -118,7 +124,7 @@ impl Hooks for App {
 
     /// `cargo loco task cacheback command:<stats|invalidate|delete|clear|retry-dead> ...`.
     fn register_tasks(tasks: &mut Tasks) {
-        tasks.register(CachebackTask::new(CachebackInitializer::new(jobs::register)));
+        tasks.register(CachebackTask::new(CachebackInitializer::new(cached::register)));
     }
 
     async fn truncate(ctx: &AppContext) -> Result<()> {

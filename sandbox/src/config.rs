@@ -20,11 +20,15 @@ pub struct Settings {
     /// `migrate_on_start`: whether `start` runs the migrations (see the app's
     /// `before_run`); off when left out.
     pub migrate_on_start: bool,
+    /// `metrics`: whether the app installs a Prometheus recorder for
+    /// cacheback's metrics, serves them at `/metrics` and charts them on
+    /// `/_cacheback` (see [`crate::initializers::metrics`]); off when left out.
+    pub metrics: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { vanilla_delay_ms: 10_000, migrate_on_start: false }
+        Self { vanilla_delay_ms: 10_000, migrate_on_start: false, metrics: false }
     }
 }
 
@@ -91,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_empty_block_gives_the_defaults() {
-        let defaults = Settings { vanilla_delay_ms: 10_000, migrate_on_start: false };
+        let defaults = Settings { vanilla_delay_ms: 10_000, migrate_on_start: false, metrics: false };
         assert_eq!(parse(None), Ok(defaults));
         assert_eq!(parse(Some(&Value::Null)), Ok(defaults));
         assert_eq!(parse(Some(&json!({}))), Ok(defaults));
@@ -100,8 +104,10 @@ mod tests {
 
     #[test]
     fn reads_every_key() {
-        let settings = parse(Some(&json!({ "vanilla_delay_ms": 200, "migrate_on_start": true }))).unwrap();
-        assert_eq!(settings, Settings { vanilla_delay_ms: 200, migrate_on_start: true });
+        let settings =
+            parse(Some(&json!({ "vanilla_delay_ms": 200, "migrate_on_start": true, "metrics": true })))
+                .unwrap();
+        assert_eq!(settings, Settings { vanilla_delay_ms: 200, migrate_on_start: true, metrics: true });
         assert_eq!(settings.vanilla_delay(), Duration::from_millis(200));
     }
 
@@ -111,6 +117,8 @@ mod tests {
         assert!(err.starts_with("invalid `settings.migrate_on_start` in the config: "), "{err}");
         let err = parse(Some(&json!({ "vanilla_delay_ms": -1 }))).unwrap_err();
         assert!(err.starts_with("invalid `settings.vanilla_delay_ms` in the config: "), "{err}");
+        let err = parse(Some(&json!({ "metrics": "false" }))).unwrap_err();
+        assert!(err.starts_with("invalid `settings.metrics` in the config: "), "{err}");
         for block in [json!([1]), json!(1), json!("vanilla_delay_ms")] {
             let err = parse(Some(&block)).unwrap_err();
             assert!(err.starts_with("invalid `settings` in the config: expected a map, found "), "{err}");

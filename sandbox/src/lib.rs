@@ -1,11 +1,18 @@
 //! cacheback's sandbox: the django-cacheback sandbox app, as a loco app.
 //!
 //! One page, `/`, reads `DummyModel` rows through every kind of cacheback job
-//! (see [`controllers::home`]).
+//! and tells how each read was served (see [`controllers::home`]);
+//! `/_cacheback` shows what the cache and its queue did
+//! ([`controllers::dashboard`]), from the metrics served at `/metrics`
+//! ([`controllers::metrics`], with `settings.metrics` on).
 
 pub mod app;
+pub mod cached;
+pub mod chart;
 pub mod config;
 pub mod controllers;
-pub mod jobs;
+pub mod initializers;
 pub mod models;
+pub mod prometheus;
+pub mod stats;
 pub mod views;

@@ -176,7 +176,7 @@ fn get(port: u16, path: &str) -> (u16, String) {
 }
 
 fn items(body: &str) -> usize {
-    body.matches("<li>").count()
+    body.matches("<li class=\"item\">").count()
 }
 
 #[test]
@@ -275,7 +275,7 @@ fn the_cacheback_task() {
     let (ok, out, err) = deployment.task(&["command:stats"]);
     assert!(ok, "{err}");
     assert!(out.contains("cache default (default): 1 items"), "{out}");
-    assert!(out.contains("metrics: off"), "{out}");
+    assert!(out.contains("metrics: per process"), "{out}");
     assert!(out.contains(&format!("queue {}: 0 queued", deployment.queue)), "{out}");
     assert!(out.contains("retry: ") && out.contains("dead: ") && out.contains("workers: "), "{out}");
 

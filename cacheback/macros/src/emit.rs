@@ -25,6 +25,10 @@ pub(crate) fn emit(options: &Options, function: &ItemFn, signature: &Signature) 
     let policy =
         options.job.clone().map_or_else(|| quote! { ::cacheback::policy::Options }, |p| quote! { #p });
     let setters = &options.setters;
+    // The job's name: the attribute's `name`, or the path of the generated
+    // module, which is the function's.
+    let job_name =
+        options.name.as_ref().map_or_else(|| quote! { ::core::module_path!() }, |name| quote! { #name });
     let empty = if options.fetch_on_miss == Some(false) {
         quote! { ::core::option::Option::Some(::core::default::Default::default()) }
     } else {
@@ -111,7 +115,7 @@ pub(crate) fn emit(options: &Options, function: &ItemFn, signature: &Signature) 
             #inner_vis struct Spec;
 
             impl ::cacheback::__private::Decorated for Spec {
-                const NAME: &'static str = ::core::module_path!();
+                const NAME: &'static str = #job_name;
                 const PARAMETERS: &'static [&'static str] = &[#(#arg_names),*];
                 type Context = #context_ty;
                 type Args = (#(#arg_types,)*);
@@ -147,7 +151,7 @@ pub(crate) fn emit(options: &Options, function: &ItemFn, signature: &Signature) 
 
             ::cacheback::__private::inventory::submit! {
                 ::cacheback::__private::Submitted {
-                    name: || ::core::module_path!().to_owned(),
+                    name: || <Spec as ::cacheback::__private::Decorated>::NAME.to_owned(),
                     refresher: ::cacheback::__private::DecoratedRefresher::<Spec>::submitted,
                 }
             }

@@ -1,4 +1,7 @@
 //! The attribute's options: `#[cacheback(lifetime = 30, fetch_on_miss = false, ..)]`.
+//!
+//! Most are policies, set on `cacheback::policy::Options`; `name` (the job's
+//! identity), `job` (the policy type) and `extra(..)` (its options) are not.
 
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
@@ -19,14 +22,20 @@ enum Kind {
     Task,
     /// `job = Type`: the custom policy type.
     Policy,
+    /// `name = "path"`: the job's name, which is its identity (the prefix of
+    /// its keys, the name its refreshes are queued and registered under), not
+    /// a policy.
+    Name,
 }
 
 /// Every option, in the order the error message lists them. A policy
-/// `name = value` becomes `.with_<name>(value)` on
+/// `option = value` becomes `.with_<option>(value)` on
 /// `cacheback::policy::Options`; cacheback's test suite checks that the
 /// policies here are exactly `Options::NAMES` (with `queue`/`retry` standing
-/// for `task_options`).
+/// for `task_options`), besides `name`, `job` and `extra(..)`, which are not
+/// policies.
 const OPTIONS: &[(&str, Kind)] = &[
+    ("name", Kind::Name),
     ("lifetime", Kind::Seconds),
     ("refresh_timeout", Kind::Seconds),
     ("cache_ttl", Kind::Seconds),
@@ -56,6 +65,8 @@ pub(crate) struct Options {
     pub(crate) fetch_on_miss: Option<bool>,
     /// `job = Type`.
     pub(crate) job: Option<syn::Path>,
+    /// `name = "path"`: the job's name, instead of the function's path.
+    pub(crate) name: Option<syn::LitStr>,
 }
 
 impl Parse for Options {
@@ -121,6 +132,7 @@ impl Options {
                 self.setters.push(quote! { .#setter(#text) });
             }
             Kind::Task => task.push(task_option(&name, value)?),
+            Kind::Name => self.name = Some(job_name(value, self.name.is_some())?),
             Kind::Policy => match value {
                 Expr::Path(path) => self.job = Some(path.path.clone()),
                 other => {
@@ -148,6 +160,22 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// `name = "path"`: a job name, given once and not blank.
+fn job_name(value: &Expr, given: bool) -> syn::Result<syn::LitStr> {
+    let name = string(value)?;
+    if given {
+        return Err(syn::Error::new_spanned(&name, "`name` is given twice"));
+    }
+    if name.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(
+            &name,
+            "`name` cannot be empty: it is the job's name, the prefix of its cache keys and the name \
+             its refreshes are queued and registered under (for example `name = \"app::jobs::fetch\"`)",
+        ));
+    }
+    Ok(name)
 }
 
 /// `queue = "name"` or `retry = true | false | n`, as a `TaskOptions` setter.

@@ -14,10 +14,17 @@ use crate::policy::{Options, Policy, delegate_to_policy, policies, setters};
 /// Caches an async function without the attribute (the original's
 /// `FunctionJob().get(fn, *args)`), with options set per instance.
 ///
-/// The job is named, and keyed, by the function's path. Register the function
-/// with [`Builder::register_function`](crate::Builder::register_function) so a
+/// The job is named, and keyed, by the function's path
+/// (`std::any::type_name` of the function). Register the function with
+/// [`Builder::register_function`](crate::Builder::register_function) so a
 /// worker can refresh it; a context argument comes from the engine's
 /// [extensions](crate::Builder::extension) there.
+///
+/// The name follows the function when it moves to another module. It cannot
+/// be set per instance, as [`Job::name`] takes no `self` (workers and keys need
+/// the name without an instance): to pin a name across renames, cache the
+/// function with [`#[cacheback(name = "...")]`](crate::cacheback) or write a
+/// [`Job`] that overrides [`name`](Job::name).
 ///
 /// ```
 /// use cacheback::{Cacheback, FetchError};

@@ -26,7 +26,9 @@
 
 mod error;
 mod initializer;
+mod overview;
 mod task;
 
 pub use self::initializer::{CachebackInitializer, from_context, settings, start_worker, stop_worker};
+pub use self::overview::{QueueOverview, overview_queue_names, queue_overview};
 pub use self::task::CachebackTask;

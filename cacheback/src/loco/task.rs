@@ -6,6 +6,7 @@ use loco_rs::app::AppContext;
 use loco_rs::task::{Task, TaskInfo, Vars};
 
 use super::initializer::{CachebackInitializer, settings};
+use super::overview::{QueueOverview, queue_overview};
 use crate::engine::Cacheback;
 use crate::error::Error;
 use crate::queue::sidekiq::SidekiqQueue;
@@ -172,23 +173,18 @@ async fn stats(cache: &Cacheback, settings: &Settings) -> loco_rs::Result<()> {
             None => println!("cache {alias}{default}: item count unknown"),
         }
     }
-    println!("metrics: off");
-    if settings.task_queue != TaskQueue::Sidekiq {
-        println!(
-            "queue in_process: refreshes run in the process that queues them (none pending in this one)"
-        );
-        return Ok(());
-    }
-    let queue = sidekiq(settings).await?;
-    let mut names = settings.sidekiq.as_ref().map(|s| s.queues.clone()).unwrap_or_default();
-    for options in settings.sidekiq.iter().flat_map(|s| s.task_options.values()) {
-        if let Some(name) = &options.queue
-            && !names.contains(name)
-        {
-            names.push(name.clone());
+    println!(
+        "metrics: per process, through the metrics facade (cacheback_* series; see docs/observability.md)"
+    );
+    let stats = match queue_overview(settings).await.map_err(fail)? {
+        QueueOverview::Sidekiq(stats) => stats,
+        QueueOverview::InProcess { .. } => {
+            println!(
+                "queue in_process: refreshes run in the process that queues them (none pending in this one)"
+            );
+            return Ok(());
         }
-    }
-    let stats = queue.stats(&names).await.map_err(fail)?;
+    };
     for queue in &stats.queues {
         println!("queue {}: {} queued, latency {:.3}s", queue.queue, queue.size, queue.latency);
     }

@@ -1,6 +1,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
@@ -8,6 +9,10 @@ use tokio::sync::{Notify, Semaphore};
 use super::{Performer, RefreshPayload, RefreshQueue};
 use crate::error::QueueError;
 use crate::task::TaskOptions;
+use crate::telemetry;
+
+/// The `queue` label of the in-process queue's metrics.
+const QUEUE_NAME: &str = "in_process";
 
 /// The default number of refreshes an [`InProcessQueue`] runs at once.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -36,7 +41,8 @@ pub struct InProcessQueue {
 struct Inner {
     performer: OnceLock<Weak<dyn Performer>>,
     manual: bool,
-    pending: Mutex<VecDeque<RefreshPayload>>,
+    /// A manual queue's refreshes, with when they were queued.
+    pending: Mutex<VecDeque<(Instant, RefreshPayload)>>,
     permits: Arc<Semaphore>,
     running: AtomicUsize,
     idle: Notify,
@@ -149,7 +155,7 @@ impl InProcessQueue {
     /// assert!(cacheback::queue::InProcessQueue::new().pending_payloads().is_empty());
     /// ```
     pub fn pending_payloads(&self) -> Vec<RefreshPayload> {
-        self.pending_queue().iter().cloned().collect()
+        self.pending_queue().iter().map(|(_, payload)| payload.clone()).collect()
     }
 
     /// Stops accepting refreshes: [`enqueue`](RefreshQueue::enqueue) fails from
@@ -186,8 +192,8 @@ impl InProcessQueue {
         let mut ran = 0;
         loop {
             let next = self.pending_queue().pop_front();
-            let Some(payload) = next else { return ran };
-            self.inner.run(payload).await;
+            let Some((queued, payload)) = next else { return ran };
+            self.inner.run(queued, payload).await;
             ran += 1;
         }
     }
@@ -211,13 +217,14 @@ impl InProcessQueue {
         }
     }
 
-    fn pending_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<RefreshPayload>> {
+    fn pending_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, RefreshPayload)>> {
         self.inner.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl Inner {
-    async fn run(&self, payload: RefreshPayload) {
+    async fn run(&self, queued: Instant, payload: RefreshPayload) {
+        telemetry::queue_latency(QUEUE_NAME, queued.elapsed().as_secs_f64());
         let Some(performer) = self.performer.get().and_then(Weak::upgrade) else {
             tracing::error!(
                 target: "cacheback",
@@ -227,7 +234,8 @@ impl Inner {
             return;
         };
         // `perform` logs its own failures; an in-process refresh has no retry.
-        let _ = performer.perform(&payload).await;
+        let result = if performer.perform(&payload).await.is_ok() { "processed" } else { "failed" };
+        telemetry::worker_job(QUEUE_NAME, result);
     }
 }
 
@@ -249,7 +257,7 @@ impl RefreshQueue for InProcessQueue {
             return Err(QueueError::new("the in-process queue is closed"));
         }
         if self.inner.manual {
-            self.pending_queue().push_back(payload);
+            self.pending_queue().push_back((Instant::now(), payload));
             self.inner.enqueued.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
@@ -258,10 +266,11 @@ impl RefreshQueue for InProcessQueue {
         self.inner.enqueued.fetch_add(1, Ordering::SeqCst);
         self.inner.running.fetch_add(1, Ordering::SeqCst);
         let running = Running(Arc::clone(&self.inner));
+        let queued = Instant::now();
         runtime.spawn(async move {
             // The semaphore is never closed, so acquiring cannot fail.
             let _permit = Arc::clone(&running.0.permits).acquire_owned().await;
-            running.0.run(payload).await;
+            running.0.run(queued, payload).await;
         });
         Ok(())
     }

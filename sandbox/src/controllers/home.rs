@@ -20,49 +20,94 @@ use axum::response::Response;
 use axum::routing::get_service;
 use cacheback::function::FunctionJob;
 use cacheback::orm::{Filters, QuerySetFilterJob};
+use cacheback::{Job, JobHandle, Lookup};
 use loco_rs::controller::ErrorDetail;
 use loco_rs::prelude::*;
 
+use crate::cached::{KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
 use crate::config::Settings;
-use crate::jobs::{Items, KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
-use crate::models::dummy_models;
-use crate::views;
+use crate::models::dummy_models::{self, Model};
+use crate::views::{self, Read, View};
 
-/// The page: the items one of the jobs returns (nothing yet on a miss being refreshed).
+/// The page: the items one of the jobs returns (nothing yet on a miss being
+/// refreshed), and what the read found: the job, HIT/STALE/MISS, the data's
+/// age and freshness, and whether a refresh is under way.
 pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery) -> Result<Response> {
     let params = Params::parse(query.as_deref())?;
     let cache = cacheback::loco::from_context(&ctx)
         .ok_or_else(|| Error::Message("cacheback is not initialized".to_owned()))?;
     let db = ctx.db.clone();
-    let items: Items = if let Some(name) = params.get("name") {
+    let found = if let Some(name) = params.get("name") {
         if params.has("qs") {
             let filters = Filters::parse::<dummy_models::Entity>([("name", name)]).map_err(bad_request)?;
             let job = QuerySetFilterJob::<dummy_models::Entity>::new(db)
                 .with_lifetime(Duration::from_secs(10))
                 .with_fetch_on_miss(false)
                 .with_order_by("name");
-            cache.job(job).get(&filters).await.map_err(cache_error)?
+            lookup(View::QuerySetFilter, &cache.job(job), &filters).await?
         } else {
-            cache.job(KeyedJob { db }).get(&(name.to_owned(),)).await.map_err(cache_error)?
+            lookup(View::Keyed, &cache.job(KeyedJob { db }), &(name.to_owned(),)).await?
         }
     } else if params.has("function") {
         match params.get("q") {
             Some(q) => {
                 let job = FunctionJob::with_context(fetch_with_arg, db).with_fetch_on_miss(false);
-                cache.job(job).get(&(q.to_owned(),)).await.map_err(cache_error)?
+                lookup(View::FunctionWithArg, &cache.job(job), &(q.to_owned(),)).await?
             }
             None => {
                 let job = FunctionJob::with_context(fetch, db).with_fetch_on_miss(false);
-                cache.job(job).get(&()).await.map_err(cache_error)?
+                lookup(View::Function, &cache.job(job), &()).await?
             }
         }
     } else if params.has("decorator") {
-        Some(Arc::new(decorated(&db, "3".to_owned()).await?))
+        let job = decorated::job(&db).map_err(cache_error)?;
+        lookup(View::Decorator, &job, &("3".to_owned(),)).await?
     } else {
         let delay = Settings::from_context(&ctx)?.vanilla_delay();
-        cache.job(VanillaJob { db, delay }).get(&()).await.map_err(cache_error)?
+        lookup(View::Vanilla, &cache.job(VanillaJob { db, delay }), &()).await?
     };
-    views::index(items.as_deref().map_or(&[], Vec::as_slice))
+    let uri = query.as_deref().map_or_else(|| "/".to_owned(), |q| format!("/?{q}"));
+    views::index(&found.read(&uri))
+}
+
+/// One read, with the engine's time of it.
+struct Found {
+    view: View,
+    job: Cow<'static, str>,
+    lookup: Lookup<Vec<Model>>,
+    now: f64,
+}
+
+/// Reads `args` through `handle` with [`JobHandle::lookup`], which tells how
+/// the item was found.
+async fn lookup<J: Job<Output = Vec<Model>>>(
+    view: View,
+    handle: &JobHandle<J>,
+    args: &J::Args,
+) -> Result<Found> {
+    let lookup = handle.lookup(args).await.map_err(cache_error)?;
+    Ok(Found { view, job: J::name(), lookup, now: handle.cache().now() })
+}
+
+impl Found {
+    fn read<'a>(&'a self, uri: &'a str) -> Read<'a> {
+        let lookup = &self.lookup;
+        Read {
+            view: self.view,
+            uri,
+            job: &self.job,
+            status: lookup.status,
+            sync_fetch: lookup.sync_fetch,
+            refresh_failed: lookup.refresh_failed,
+            age: lookup.fetched_at.map(|at| (self.now - at).max(0.0)),
+            until_stale: lookup.expiry.map(|expiry| expiry - self.now),
+            // This read queued a refresh (a MISS or a STALE), or it found the
+            // placeholder a MISS stores until its refresh lands (a HIT with
+            // no value: the sandbox's jobs have no `empty()` value).
+            pending: lookup.sync_fetch == Some(false) || lookup.value.is_none(),
+            items: lookup.value.as_deref().map_or(&[], Vec::as_slice),
+        }
+    }
 }
 
 /// The query string's parameters, in order.

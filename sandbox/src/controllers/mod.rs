@@ -1,3 +1,5 @@
 //! The sandbox's controllers.
 
+pub mod dashboard;
 pub mod home;
+pub mod metrics;

@@ -4,18 +4,17 @@ use loco_rs::TestServer;
 use loco_rs::testing::prelude::*;
 use sandbox::app::App;
 
-/// The app boots against one SQLite file and installs the global engine:
-/// these tests take turns.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::{TURN, redacted};
 
-/// GETs `uri` until its page lists items (a miss is refreshed in the background).
-async fn until_filled(request: &TestServer, uri: &str) -> String {
+/// GETs `uri` until its page lists items and no refresh is pending (a miss
+/// is refreshed in the background).
+pub async fn until_filled(request: &TestServer, uri: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let page = request.get(uri).await;
         page.assert_status_ok();
         let html = page.text();
-        if html.contains("<li>") {
+        if html.contains(r#"data-pending="false""#) && html.contains(r#"<li class="item">"#) {
             return html;
         }
         assert!(Instant::now() < deadline, "{uri} never listed items");
@@ -23,10 +22,30 @@ async fn until_filled(request: &TestServer, uri: &str) -> String {
     }
 }
 
-fn items(html: &str) -> usize {
-    html.matches("<li>").count()
+pub fn items(html: &str) -> usize {
+    html.matches(r#"<li class="item">"#).count()
 }
 
+/// The value of `attribute` on `<body>`.
+fn body_attribute<'a>(html: &'a str, attribute: &str) -> &'a str {
+    let body = &html[html.find("<body").expect("a <body>")..];
+    let start = body.find(&format!(r#"{attribute}=""#)).unwrap_or_else(|| panic!("no {attribute}: {html}"));
+    let value = &body[start + attribute.len() + 2..];
+    &value[..value.find('"').unwrap()]
+}
+
+/// A page whose read queued a refresh, or found it under way: MISS (or the
+/// placeholder's HIT), the notice, the meta refresh, no items.
+fn assert_pending(html: &str) {
+    assert_eq!(body_attribute(html, "data-pending"), "true", "{html}");
+    assert!(html.contains(r#"<meta http-equiv="refresh" content="1">"#), "{html}");
+    assert!(html.contains(r#"<p id="refresh">Refresh queued"#), "{html}");
+    assert!(html.contains(r#"<p id="empty">No items yet.</p>"#), "{html}");
+}
+
+/// The first read (a MISS), then the page once filled: a MISS that queued a
+/// refresh is pending until it lands and then a HIT; a MISS fetched in the
+/// request is filled at once.
 macro_rules! endpoint_test {
     ($name:ident, $uri:expr, miss_first: $miss:expr, items: $count:expr) => {
         #[tokio::test]
@@ -36,11 +55,17 @@ macro_rules! endpoint_test {
                 if $miss {
                     let first = request.get($uri).await;
                     first.assert_status_ok();
-                    insta::assert_snapshot!(concat!(stringify!($name), "_miss"), first.text());
+                    let html = first.text();
+                    assert_eq!(body_attribute(&html, "data-status"), "miss", "{html}");
+                    assert_pending(&html);
+                    redacted(|| insta::assert_snapshot!(concat!(stringify!($name), "_miss"), html));
                 }
                 let html = until_filled(&request, $uri).await;
                 assert_eq!(items(&html), $count, "{html}");
-                insta::assert_snapshot!(stringify!($name), html);
+                let status = if $miss { "hit" } else { "miss" };
+                assert_eq!(body_attribute(&html, "data-status"), status, "{html}");
+                assert!(!html.contains("http-equiv") && !html.contains(r#"id="refresh""#), "{html}");
+                redacted(|| insta::assert_snapshot!(stringify!($name), html));
             })
             .await;
         }
@@ -89,13 +114,44 @@ async fn query_strings_are_decoded_and_the_last_value_wins() {
     request::<App, _, _>(|request, _ctx| async move {
         let html = until_filled(&request, "/?name=Item%5F42").await;
         assert_eq!(items(&html), 1, "{html}");
-        assert!(html.contains("<li>Item_42 "), "{html}");
+        assert!(html.contains(r#"<li class="item">Item_42 "#), "{html}");
         let html = until_filled(&request, "/?name=Item_7&name=Item_8").await;
-        assert!(html.contains("<li>Item_8 ") && !html.contains("Item_7"), "{html}");
+        assert!(html.contains(r#"<li class="item">Item_8 "#), "{html}");
+        assert_eq!(items(&html), 1, "{html}");
         // `+` is a space: no item has that name, so the page is empty.
         let page = request.get("/?name=Item+1").await;
         page.assert_status_ok();
         assert_eq!(items(&page.text()), 0);
+    })
+    .await;
+}
+
+/// A read that finds the placeholder a MISS stored while its refresh runs
+/// is a HIT with nothing to show: the page says the refresh is under way and
+/// reloads, until the refresh lands.
+#[tokio::test]
+async fn the_placeholder_of_a_miss_is_pending_until_its_refresh_lands() {
+    let _turn = TURN.lock().await;
+    request::<App, _, _>(|request, ctx| async move {
+        // The page's VanillaJob fetches at once (test config); this one's
+        // refresh, queued with its own state, takes 2 s. Same job, same key.
+        let cache = cacheback::loco::from_context(&ctx).unwrap();
+        let slow = sandbox::cached::VanillaJob { db: ctx.db.clone(), delay: Duration::from_secs(2) };
+        let first = cache.job(slow).lookup(&()).await.unwrap();
+        assert_eq!((first.status, first.sync_fetch), (cacheback::CacheStatus::Miss, Some(false)));
+
+        let html = request.get("/").await.text();
+        assert_eq!(body_attribute(&html, "data-status"), "hit", "{html}");
+        assert_pending(&html);
+        assert!(html.contains("the empty placeholder a miss stored"), "{html}");
+        assert!(!html.contains(r#"id="age""#), "nothing was fetched yet: {html}");
+
+        let html = until_filled(&request, "/").await;
+        assert_eq!(body_attribute(&html, "data-status"), "hit", "{html}");
+        assert!(
+            html.contains(r#"<p id="age">Fetched <span class="age">"#) && html.contains("fresh for"),
+            "{html}"
+        );
     })
     .await;
 }

@@ -15,6 +15,7 @@ use super::{
 use crate::connection::RedisConnection;
 use crate::error::{Error, QueueError};
 use crate::queue::{Performer, RefreshPayload};
+use crate::telemetry;
 
 /// How long an idle fetcher blocks on `BLMOVE` of a single queue before
 /// looking at the shutdown flag.
@@ -523,8 +524,21 @@ impl Inner {
         }
     }
 
-    /// Runs a job taken from `job.queue`, and records its outcome.
+    /// Runs a job taken from `job.queue`, and records its outcome (in the
+    /// sets and in the metrics).
     async fn process(&self, job: &Fetched) -> Result<Outcome, QueueError> {
+        let outcome = self.run(job).await?;
+        let result = match outcome {
+            Outcome::Done => "processed",
+            Outcome::Retried => "retried",
+            Outcome::Dead => "dead",
+            Outcome::Discarded => "discarded",
+        };
+        telemetry::worker_job(&job.queue, result);
+        Ok(outcome)
+    }
+
+    async fn run(&self, job: &Fetched) -> Result<Outcome, QueueError> {
         let msg = match Message::parse(&job.raw, &job.queue) {
             Ok(msg) => msg,
             Err(err) => {
@@ -533,6 +547,7 @@ impl Inner {
                 return Ok(Outcome::Dead);
             }
         };
+        telemetry::queue_latency(&job.queue, msg.latency());
         match self.perform(&msg).await {
             Ok(()) => Ok(Outcome::Done),
             Err((class, message)) => {

@@ -1,13 +1,19 @@
-//! The seed sandbox's jobs (`dummyapp/jobs.py`) and cached functions (`views.py`).
+//! The seed sandbox's jobs (`dummyapp/jobs.py`) and cached functions
+//! (`views.py`): what django-cacheback calls jobs, kept under their seed names,
+//! `sandbox::jobs::...`.
 //!
 //! These are cacheback jobs, not loco's background workers (the sandbox has
 //! none: cacheback's worker runs the refreshes).
 //!
-//! The module keeps the seed's name on purpose: its path is part of the job
-//! name, hence of the cache keys and the queued payloads, of the functions
-//! cached here (`sandbox::jobs::fetch`, `sandbox::jobs::fetch_with_arg`,
-//! `sandbox::jobs::decorated`: cacheback names a function after its path, with
-//! no override). The job types pin their names with `Job::name()`.
+//! A job's name is the prefix of its cache keys, the job of its queued
+//! refreshes and its key in the settings (`task_options`), so it must not
+//! follow the module's name, `cached`: the job types return theirs from
+//! `Job::name()`, and `decorated` pins its with
+//! `#[cacheback(name = "sandbox::jobs::decorated")]`. The exceptions are
+//! `fetch` and `fetch_with_arg`, plain functions that the page caches with a
+//! `FunctionJob`: a `FunctionJob` is named after its function's path
+//! (`sandbox::cached::fetch`, `sandbox::cached::fetch_with_arg`), which cannot
+//! be overridden.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,8 +114,8 @@ pub async fn fetch_with_arg(db: DatabaseConnection, q: String) -> Result<Vec<Mod
     dummy_models::Entity::names_containing(&db, &q).await
 }
 
-/// The seed's `@cacheback(5) def decorated(q)`.
-#[cacheback(5)]
+/// The seed's `@cacheback(5) def decorated(q)`, under the seed's name.
+#[cacheback(5, name = "sandbox::jobs::decorated")]
 pub async fn decorated(db: &DatabaseConnection, q: String) -> Result<Vec<Model>, DbErr> {
     dummy_models::Entity::names_containing(db, &q).await
 }
