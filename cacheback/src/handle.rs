@@ -73,13 +73,6 @@ impl<T> Served<T> {
     }
 }
 
-impl<T> From<CachedItem<T>> for Served<T> {
-    fn from(item: CachedItem<T>) -> Self {
-        let expiry = item.data.as_ref().map(|_| item.expiry);
-        Self { fetched_at: item.fetched_at.filter(|_| item.data.is_some()), data: item.data, expiry }
-    }
-}
-
 /// The first pause of a process waiting for another's fill of a cold key; it
 /// doubles up to [`FILL_POLL_MAX`].
 const FILL_POLL_FIRST: Duration = Duration::from_millis(2);
@@ -219,7 +212,7 @@ impl<J: Job> JobHandle<J> {
         if let Some(copy) = slot.local.and_then(|local| local.get::<J::Output>(key, self.cache.now())) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
             self.metrics.local_hit();
-            return Ok(self.finish(copy.into(), &call, CacheStatus::Hit, None));
+            return Ok(self.finish(self.served(copy), &call, CacheStatus::Hit, None));
         }
         let (raw, item) = match self.read_raw(slot).await {
             Ok(found) => found,
@@ -251,7 +244,7 @@ impl<J: Job> JobHandle<J> {
         let delta = self.cache.now() - item.expiry;
         if delta <= 0.0 {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
-            return Ok(self.finish(item.into(), &call, CacheStatus::Hit, None));
+            return Ok(self.finish(self.served(item), &call, CacheStatus::Hit, None));
         }
 
         if self.must_fetch_stale(&item, delta, args) {
@@ -262,8 +255,7 @@ impl<J: Job> JobHandle<J> {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
                     Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
                         .await?;
-                    let served = Served { fetched_at: Some(self.fetched_at(&item)), ..Served::from(item) };
-                    Ok(self.finish_failed_refresh(served, &call))
+                    Ok(self.finish_failed_refresh(self.served(item), &call))
                 }
                 Err(err) => Err(err),
             };
@@ -274,8 +266,7 @@ impl<J: Job> JobHandle<J> {
             "Job {name} with key '{key}' - STALE cache hit - triggering async refresh and returning stale result"
         );
         Box::pin(self.restore_for_refresh(slot, &raw, &item, args, None)).await?;
-        let served = Served { fetched_at: Some(self.fetched_at(&item)), ..Served::from(item) };
-        Ok(self.finish(served, &call, CacheStatus::Stale, Some(false)))
+        Ok(self.finish(self.served(item), &call, CacheStatus::Stale, Some(false)))
     }
 
     /// Marks the cached item for `args` stale and queues a refresh; does
@@ -454,6 +445,15 @@ impl<J: Job> JobHandle<J> {
     fn slot_for(&self, key: String) -> Result<Slot<'_>, Error> {
         let alias = self.job.cache_alias().unwrap_or(self.cache.default_alias());
         Ok(Slot { alias, store: self.cache.store(alias)?, local: self.cache.local_cache(alias), key })
+    }
+
+    /// What serving `item` serves: its data, with when it was fetched (for an
+    /// item stored before 0.2, its expiry less the lifetime) and its expiry.
+    fn served(&self, item: CachedItem<J::Output>) -> Served<J::Output> {
+        if item.data.is_none() {
+            return Served::empty(None);
+        }
+        Served { fetched_at: Some(self.fetched_at(&item)), expiry: Some(item.expiry), data: item.data }
     }
 
     /// The answer, counted in the job's metrics.

@@ -52,7 +52,7 @@ pub use self::task::{Retry, TaskOptions};
 ///
 /// | option | meaning |
 /// |---|---|
-/// | `name = "app::jobs::names"` | the job's name, instead of the function's path: the prefix of its keys, the name its refreshes are queued and registered under and its [settings](crate::settings) key; pin it to keep them across a move or rename. Not empty |
+/// | `name = "app::jobs::names"` | the job's name, instead of the function's path: the prefix of its keys, the name its refreshes are queued and registered under and its [`task_options`](crate::settings) key; pin it to keep them across a move or rename. Not empty |
 /// | `lifetime = 600` (or a bare `5` first) | seconds an item is fresh |
 /// | `fetch_on_miss = true` | fetch on a miss; with `false` a miss returns the output's `Default` and refreshes in the background |
 /// | `cache_alias = "name"` | the store |

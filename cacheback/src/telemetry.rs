@@ -82,6 +82,9 @@ pub const WORKER_JOBS_TOTAL: &str = "cacheback_worker_jobs_total";
 /// Time a job waited on its queue, in seconds: `cacheback_queue_latency_seconds{queue}`.
 pub const QUEUE_LATENCY_SECONDS: &str = "cacheback_queue_latency_seconds";
 
+/// The `queue` label of the in-process queue's worker metrics.
+pub const IN_PROCESS_QUEUE: &str = "in_process";
+
 /// Gives every metric its unit and description, in the recorder installed
 /// now (exporters print them as `# HELP` lines). The engine calls it when it
 /// registers a job's metrics; calling it again is harmless.
@@ -259,7 +262,11 @@ fn current_recorder() -> usize {
 
 impl Registered {
     /// The handles of job type `J` (named `name`) on `alias`.
-    pub(crate) fn of<J: ?Sized>(&self, name: impl FnOnce() -> Cow<'static, str>, alias: &str) -> Arc<JobMetrics> {
+    pub(crate) fn of<J: ?Sized>(
+        &self,
+        name: impl FnOnce() -> Cow<'static, str>,
+        alias: &str,
+    ) -> Arc<JobMetrics> {
         let id = std::any::type_name::<J>().as_ptr() as usize;
         let recorder = current_recorder();
         let find = |jobs: &Jobs| {

@@ -18,9 +18,8 @@ pub mod names {
     pub const DISPATCHES_TOTAL: &str = cacheback::telemetry::DISPATCHES_TOTAL;
     /// `cacheback_worker_jobs_total{queue,result}`.
     pub const WORKER_JOBS_TOTAL: &str = cacheback::telemetry::WORKER_JOBS_TOTAL;
-    /// The `queue` label of the in-process queue's metrics (cacheback names
-    /// it in its docs, not as a constant).
-    pub const IN_PROCESS_QUEUE: &str = "in_process";
+    /// The `queue` label of the in-process queue's metrics.
+    pub const IN_PROCESS_QUEUE: &str = cacheback::telemetry::IN_PROCESS_QUEUE;
 }
 
 /// What one job did, since the process started.

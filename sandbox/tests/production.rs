@@ -349,3 +349,39 @@ fn the_cacheback_task() {
     assert!(out.contains("cache default (default): 0 items"), "{out}");
     web.terminate();
 }
+
+#[test]
+fn metrics_are_off_by_default_and_on_with_sandbox_metrics() {
+    let mut deployment = Deployment::new();
+    let mut web = deployment.start(&[]);
+    web.wait_listening();
+    assert_eq!(get(web.port, "/metrics").0, 404, "off unless SANDBOX_METRICS=true");
+    let (status, body) = get(web.port, "/_cacheback");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("id=\"metrics-off\""), "{body}");
+    assert!(body.contains(&format!("data-queue=\"{}\"", deployment.queue)), "the Sidekiq queue: {body}");
+    web.terminate();
+
+    deployment.env.push(("SANDBOX_METRICS", "true".to_owned()));
+    let mut web = deployment.start(&[]);
+    web.wait_listening();
+    let _worker = deployment.start(&["--worker"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while items(&get(web.port, "/?name=Item_1").1) != 1 {
+        assert!(Instant::now() < deadline, "the page never listed Item_1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, metrics) = get(web.port, "/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "# TYPE cacheback_lookups_total counter",
+        "cacheback_lookups_total{job=\"sandbox::jobs::KeyedJob\",alias=\"default\",status=\"miss\"} 1",
+        "cacheback_refreshes_total{job=\"sandbox::jobs::KeyedJob\",mode=\"sync\",outcome=\"ok\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+    }
+    let (status, dashboard) = get(web.port, "/_cacheback");
+    assert_eq!(status, 200, "{dashboard}");
+    assert!(dashboard.contains("data-job=\"sandbox::jobs::KeyedJob\""), "{dashboard}");
+    assert!(!dashboard.contains("id=\"metrics-off\""), "{dashboard}");
+}

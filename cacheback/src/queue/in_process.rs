@@ -9,10 +9,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::{Performer, RefreshPayload, RefreshQueue};
 use crate::error::QueueError;
 use crate::task::TaskOptions;
-use crate::telemetry;
-
-/// The `queue` label of the in-process queue's metrics.
-const QUEUE_NAME: &str = "in_process";
+use crate::telemetry::{self, IN_PROCESS_QUEUE};
 
 /// The default number of refreshes an [`InProcessQueue`] runs at once.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -224,7 +221,7 @@ impl InProcessQueue {
 
 impl Inner {
     async fn run(&self, queued: Instant, payload: RefreshPayload) {
-        telemetry::queue_latency(QUEUE_NAME, queued.elapsed().as_secs_f64());
+        telemetry::queue_latency(IN_PROCESS_QUEUE, queued.elapsed().as_secs_f64());
         let Some(performer) = self.performer.get().and_then(Weak::upgrade) else {
             tracing::error!(
                 target: "cacheback",
@@ -235,7 +232,7 @@ impl Inner {
         };
         // `perform` logs its own failures; an in-process refresh has no retry.
         let result = if performer.perform(&payload).await.is_ok() { "processed" } else { "failed" };
-        telemetry::worker_job(QUEUE_NAME, result);
+        telemetry::worker_job(IN_PROCESS_QUEUE, result);
     }
 }
 
