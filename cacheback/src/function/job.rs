@@ -138,7 +138,7 @@ impl crate::Builder {
     /// use cacheback::{Cacheback, FetchError};
     /// async fn double(n: u32) -> Result<u32, FetchError> { Ok(n * 2) }
     /// let cache = Cacheback::builder().register_function(double).build().unwrap();
-    /// assert!(cache.registered_jobs()[0].ends_with("double"));
+    /// assert!(cache.registered_jobs().iter().any(|job| job.ends_with("::double")));
     /// ```
     #[must_use]
     pub fn register_function<F: CachedFn<Plain<Args>>, Args: 'static>(self, function: F) -> Self {
@@ -155,7 +155,7 @@ impl crate::Builder {
     /// struct Db;
     /// async fn count(_db: Db, table: String) -> Result<usize, FetchError> { Ok(table.len()) }
     /// let cache = Cacheback::builder().extension(Db).register_function_with_context(count).build().unwrap();
-    /// assert!(cache.registered_jobs()[0].ends_with("count"));
+    /// assert!(cache.registered_jobs().iter().any(|job| job.ends_with("::count")));
     /// ```
     #[must_use]
     pub fn register_function_with_context<F, C, Args>(self, function: F) -> Self
