@@ -1,0 +1,264 @@
+//! The refresh side of a [`JobHandle`]: synchronous refreshes shared across
+//! callers and processes (singleflight, fill claims), timed and counted;
+//! handing refreshes to the queue; and running the ones a worker took off it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::field::Empty;
+use tracing::{Instrument, debug, error, warn};
+
+use super::{JobHandle, Served, Slot};
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::item::CachedItem;
+use crate::job::{Dispatch, Job};
+use crate::payload::{RefreshOutcome, RefreshPayload};
+use crate::telemetry::{Claim, Mode, Outcome};
+
+/// The first pause of a process waiting for another's fill of a cold key; it
+/// doubles up to [`FILL_POLL_MAX`].
+const FILL_POLL_FIRST: Duration = Duration::from_millis(2);
+/// The longest pause between two looks at a key another process is filling.
+const FILL_POLL_MAX: Duration = Duration::from_millis(50);
+
+impl<J: Job> JobHandle<J> {
+    // ------------------------------------------------------------------
+    // The worker side.
+    // ------------------------------------------------------------------
+
+    /// Runs a queued refresh of prepared `args`: skipped when the item is
+    /// fresh and was fetched since the refresh was queued (another refresh
+    /// or a `set` got there first, or the queue delivered it twice).
+    pub(crate) async fn refresh_queued(
+        &self,
+        args: &J::Args,
+        payload: &RefreshPayload,
+    ) -> Result<RefreshOutcome, Error> {
+        let slot = self.slot(args)?;
+        if slot.key != payload.key {
+            warn!(
+                target: "cacheback",
+                "Job {} refresh queued under key '{}' recomputes to '{}'; using the latter",
+                J::name(),
+                payload.key,
+                slot.key
+            );
+        }
+        if let Some(queued_at) = payload.queued_at
+            && let Ok(Some(item)) = self.read(&slot).await
+            && item.data.is_some()
+            && item.expiry > self.cache.now()
+            && item.fetched_at.is_some_and(|fetched_at| fetched_at >= queued_at)
+        {
+            self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
+            return Ok(RefreshOutcome::SkippedFresh);
+        }
+        self.fetch_and_store(&slot, args, Mode::Queued).await?;
+        Ok(RefreshOutcome::Refreshed)
+    }
+
+    /// Synchronous refresh shared by concurrent callers of one key: in this
+    /// process through the singleflight, across processes through the key's
+    /// fill claim. The first caller re-reads the store before fetching, so a
+    /// caller arriving just after another fill landed reuses its result.
+    pub(super) async fn refresh_once(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+    ) -> Result<Fetched<J::Output>, Error> {
+        let flight = format!("{}\u{0}{}", slot.alias, slot.key);
+        let fetched = self
+            .cache
+            .flights()
+            .run(&flight, || async {
+                if let Some(fresh) = self.fresh(slot).await {
+                    return Ok(Arc::new(fresh));
+                }
+                self.fill(slot, args).await.map(Arc::new)
+            })
+            .await?;
+        Ok(Fetched::clone(&fetched))
+    }
+
+    /// The item if the store holds it fresh, with data.
+    pub(super) async fn fresh(&self, slot: &Slot<'_>) -> Option<Fetched<J::Output>> {
+        match self.read(slot).await {
+            Ok(Some(CachedItem { expiry, data: Some(data), fetched_at })) if expiry > self.cache.now() => {
+                Some(Fetched {
+                    fetched_at: fetched_at.unwrap_or(expiry - self.job.lifetime().as_secs_f64()),
+                    data,
+                    expiry,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Fetches and stores under the key's fill claim, or waits for the
+    /// process that holds it. Fails open: if the claim cannot be taken (the
+    /// store is down) or its holder does not deliver (its fetch failed, its
+    /// process died, the refresh timeout passed), this call fetches itself.
+    pub(super) async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fetched<J::Output>, Error> {
+        let token = crate::id::unique_hex(12);
+        let now = self.cache.now();
+        let claimed = slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await;
+        if let Ok(won) = claimed {
+            self.metrics.claim(Claim::Fill, won);
+        }
+        match claimed {
+            Ok(true) => {
+                let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
+                if let Err(e) = slot.store.release(&slot.key, &token).await {
+                    warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
+                }
+                fetched
+            }
+            Ok(false) => match self.wait_for_fill(slot).await {
+                Some(fresh) => Ok(fresh),
+                None => self.fetch_and_store(slot, args, Mode::Sync).await,
+            },
+            Err(e) => {
+                warn!(target: "cacheback", error = %slot.error("claim", e), "Unable to take the fill claim; fetching");
+                self.fetch_and_store(slot, args, Mode::Sync).await
+            }
+        }
+    }
+
+    /// Polls for the fresh item another process is filling, for at most the
+    /// refresh timeout; `None` once its claim is gone without a fresh item.
+    pub(super) async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Fetched<J::Output>> {
+        let deadline = tokio::time::Instant::now() + self.job.refresh_timeout();
+        let mut pause = FILL_POLL_FIRST;
+        loop {
+            tokio::time::sleep(pause).await;
+            // The claim is read before the item: a holder stores, then releases.
+            let held = slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false);
+            if let Some(fresh) = self.fresh(slot).await {
+                return Some(fresh);
+            }
+            if !held || tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            pause = (pause * 2).min(FILL_POLL_MAX);
+        }
+    }
+
+    pub(super) async fn fetch(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Arc<J::Output>, Error> {
+        self.job.fetch(args).await.map(Arc::new).map_err(|source| Error::Fetch {
+            job: J::name().into_owned(),
+            key: slot.key.clone(),
+            source: source.into(),
+        })
+    }
+
+    /// Fetches and stores a fresh item: a refresh, counted and timed (and,
+    /// in the caller, in a `cacheback.refresh` span: a worker's refresh has
+    /// its span from [`Cacheback::perform`]).
+    pub(super) async fn fetch_and_store(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+        mode: Mode,
+    ) -> Result<Fetched<J::Output>, Error> {
+        let refresh = async {
+            let fetched_at = self.cache.now();
+            let data = self.fetch(slot, args).await?;
+            let expiry = self.job.expiry(self.cache.now(), args);
+            self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))).await?;
+            Ok(Fetched { data, fetched_at, expiry })
+        };
+        self.refreshing(slot, mode, refresh).await
+    }
+
+    /// Runs `refresh`, counting and timing it in the job's metrics.
+    pub(super) async fn refreshing<T>(
+        &self,
+        slot: &Slot<'_>,
+        mode: Mode,
+        refresh: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let span = match mode {
+            Mode::Sync => tracing::info_span!(
+                target: "cacheback",
+                "cacheback.refresh",
+                job = %J::name(),
+                key = %slot.key,
+                mode = mode.as_str(),
+                outcome = Empty,
+            ),
+            Mode::Queued => tracing::Span::none(),
+        };
+        let started = Instant::now();
+        let result = refresh.instrument(span.clone()).await;
+        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
+        span.record("outcome", outcome.as_str());
+        self.metrics.refreshed(mode, outcome, Some(started.elapsed()));
+        result
+    }
+
+    pub(super) async fn dispatch(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
+        let dispatch = self.try_dispatch(slot, args).await;
+        self.metrics.dispatched(dispatch);
+        dispatch
+    }
+
+    pub(super) async fn try_dispatch(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
+        let Err(err) = self.enqueue(slot, args).await else { return Dispatch::Enqueued };
+        error!(
+            target: "cacheback",
+            error = %err,
+            "Unable to trigger task asynchronously - failing over to synchronous refresh"
+        );
+        match self.fetch_and_store(slot, args, Mode::Sync).await {
+            Ok(_) => {
+                debug!(target: "cacheback", "Failover synchronous refresh completed successfully");
+                Dispatch::RefreshedInline
+            }
+            Err(e) => {
+                error!(target: "cacheback", error = %e, "Unable to refresh data synchronously: {e}");
+                Dispatch::Failed
+            }
+        }
+    }
+
+    pub(super) async fn enqueue(&self, slot: &Slot<'_>, args: &J::Args) -> Result<(), Error> {
+        let job = J::name().into_owned();
+        let args = serde_json::to_value(args).map_err(|e| Error::Encode {
+            type_name: std::any::type_name::<J::Args>(),
+            message: e.to_string(),
+        })?;
+        let payload = RefreshPayload {
+            job: job.clone(),
+            state: self.job.init_state(),
+            args,
+            key: slot.key.clone(),
+            queued_at: Some(self.cache.now()),
+            trace: crate::trace_context::current(),
+        };
+        self.cache
+            .queue()
+            .enqueue(payload, &self.job.task_options())
+            .await
+            .map_err(|source| Error::Queue { job, source })
+    }
+}
+
+/// A fresh item: data just fetched, or read fresh from the store.
+pub(super) struct Fetched<T> {
+    pub(super) data: Arc<T>,
+    fetched_at: Timestamp,
+    expiry: Timestamp,
+}
+
+impl<T> Clone for Fetched<T> {
+    fn clone(&self) -> Self {
+        Self { data: Arc::clone(&self.data), fetched_at: self.fetched_at, expiry: self.expiry }
+    }
+}
+
+impl<T> From<Fetched<T>> for Served<T> {
+    fn from(fetched: Fetched<T>) -> Self {
+        Self { data: Some(fetched.data), fetched_at: Some(fetched.fetched_at), expiry: Some(fetched.expiry) }
+    }
+}
