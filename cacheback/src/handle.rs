@@ -184,11 +184,12 @@ impl<J: Job> JobHandle<J> {
             sync_fetch = Empty,
         );
         let found = self.lookup_in(&slot, &args, raw_args).instrument(span.clone()).await;
-        if let Ok(found) = &found
-            && !span.is_disabled()
-        {
-            span.record("status", tracing::field::display(found.status));
-            span.record("sync_fetch", tracing::field::debug(found.sync_fetch));
+        if let Ok(found) = &found {
+            self.metrics.lookup(found.status, found.refresh_failed);
+            if !span.is_disabled() {
+                span.record("status", tracing::field::display(found.status));
+                span.record("sync_fetch", tracing::field::debug(found.sync_fetch));
+            }
         }
         found
     }
@@ -250,7 +251,11 @@ impl<J: Job> JobHandle<J> {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
                     Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
                         .await?;
-                    Ok(self.finish_failed_refresh(self.served(item), &call))
+                    let served = self.served(item);
+                    Ok(Lookup {
+                        refresh_failed: true,
+                        ..self.finish(served, &call, CacheStatus::Stale, Some(true))
+                    })
                 }
                 Err(err) => Err(err),
             };
@@ -416,30 +421,8 @@ impl<J: Job> JobHandle<J> {
         Served { fetched_at: Some(self.fetched_at(&item)), expiry: Some(item.expiry), data: item.data }
     }
 
-    /// The answer, counted in the job's metrics.
+    /// The answer: the value after `process_result`, and how it was found.
     fn finish(
-        &self,
-        served: Served<J::Output>,
-        call: &Call<'_, J::Args>,
-        status: CacheStatus,
-        sync_fetch: Option<bool>,
-    ) -> Lookup<J::Output> {
-        self.metrics.lookup(status, false);
-        self.answer(served, call, status, sync_fetch)
-    }
-
-    /// The answer of a STALE read whose synchronous fetch failed, serving the
-    /// stale data (`stale_if_error`): counted apart.
-    fn finish_failed_refresh(
-        &self,
-        served: Served<J::Output>,
-        call: &Call<'_, J::Args>,
-    ) -> Lookup<J::Output> {
-        self.metrics.lookup(CacheStatus::Stale, true);
-        Lookup { refresh_failed: true, ..self.answer(served, call, CacheStatus::Stale, Some(true)) }
-    }
-
-    fn answer(
         &self,
         served: Served<J::Output>,
         call: &Call<'_, J::Args>,
