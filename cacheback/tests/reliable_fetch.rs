@@ -40,6 +40,7 @@ impl Job for Report {
 
 async fn engine(prefix: &str, queue: &str) -> Cacheback {
     let sidekiq = SidekiqQueue::builder(redis_url()).default_queue(queue).connect().await.unwrap();
+    // The URL is `redis_url()`: the child process is told it in CACHEBACK_TEST_REDIS_URL.
     Cacheback::builder()
         .store("default", redis_store(prefix).await)
         .queue(sidekiq)
@@ -48,8 +49,8 @@ async fn engine(prefix: &str, queue: &str) -> Cacheback {
         .unwrap()
 }
 
-async fn worker(cache: Cacheback, queue: &str) -> SidekiqWorker {
-    SidekiqWorker::builder(cache, redis_url())
+async fn worker(cache: Cacheback, url: &str, queue: &str) -> SidekiqWorker {
+    SidekiqWorker::builder(cache, url)
         .queues([queue])
         .concurrency(2)
         .heartbeat_lifespan(LIFESPAN)
@@ -59,18 +60,47 @@ async fn worker(cache: Cacheback, queue: &str) -> SidekiqWorker {
         .unwrap()
 }
 
-/// The worker process of `a_killed_worker_s_refresh_is_recovered_without_a_reader`.
+/// The worker process that the tests below start and kill.
 #[test]
-#[ignore = "the worker process that `a_killed_worker_s_refresh_is_recovered_without_a_reader` starts and kills"]
+#[ignore = "the worker process that the other tests of this file start and kill"]
 fn worker_process() {
-    let spec =
-        std::env::var(CHILD).expect("started by a_killed_worker_s_refresh_is_recovered_without_a_reader");
+    let spec = std::env::var(CHILD).expect("started by a test of this file (spawn_worker)");
     let (prefix, queue) = spec.split_once('|').unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let worker = worker(engine(prefix, queue).await, queue).await;
+        let worker = worker(engine(prefix, queue).await, &redis_url(), queue).await;
         worker.run_until_signal().await;
     });
+}
+
+/// Starts `worker_process` (this test binary again) for `prefix` and `queue` on `url`.
+fn spawn_worker(url: &str, prefix: &str, queue: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "worker_process", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(CHILD, format!("{prefix}|{queue}"))
+        .env("CACHEBACK_TEST_REDIS_URL", url)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a worker of `queue` holds one job in its working list; returns
+/// the worker's identity and the list's key.
+async fn in_flight(redis: &redis::aio::MultiplexedConnection, queue: &str) -> (String, String) {
+    until(Duration::from_secs(30), || {
+        let mut redis = redis.clone();
+        async move {
+            let workers: Vec<(String, String)> = redis.hgetall("cacheback:workers").await.unwrap();
+            for (identity, queues) in workers {
+                let list = format!("cacheback:working:{identity}:{queue}");
+                if queues.contains(queue) && redis.llen::<_, usize>(&list).await.unwrap() == 1 {
+                    return Some((identity, list));
+                }
+            }
+            None
+        }
+    })
+    .await
 }
 
 /// Polls `probe` every 50 ms until it returns `Some`, for at most `limit`.
@@ -98,32 +128,11 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
     let mut redis =
         redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
 
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "worker_process", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(CHILD, format!("{prefix}|{queue}"))
-        .env("CACHEBACK_TEST_REDIS_URL", redis_url())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_worker(&redis_url(), &prefix, &queue);
 
     // The refresh is in flight in the child: its working list holds it, and
     // Ruby's Busy page shows the process and its refresh.
-    let working = until(Duration::from_secs(30), || {
-        let mut redis = redis.clone();
-        let queue = queue.clone();
-        async move {
-            let workers: Vec<(String, String)> = redis.hgetall("cacheback:workers").await.unwrap();
-            for (identity, queues) in workers {
-                let list = format!("cacheback:working:{identity}:{queue}");
-                if queues.contains(&queue) && redis.llen::<_, usize>(&list).await.unwrap() == 1 {
-                    return Some((identity, list));
-                }
-            }
-            None
-        }
-    })
-    .await;
-    let (identity, list) = working;
+    let (identity, list) = in_flight(&redis, &queue).await;
     let busy = until(Duration::from_secs(5), || async {
         let seen = ruby_sidekiq(
             "procs = Sidekiq::ProcessSet.new.select { |p| p['identity'] == ENV['ID'] }\n\
@@ -156,7 +165,7 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
     assert!(report.raw_get(&(7,)).await.unwrap().is_none(), "not refreshed yet");
 
     // A live worker recovers and runs it, without any reader.
-    let live = worker(cache.clone(), &queue).await;
+    let live = worker(cache.clone(), &redis_url(), &queue).await;
     let handle = live.start();
     let refreshed =
         until(LIFESPAN * 4, || async { report.raw_get(&(7,)).await.unwrap().and_then(|item| item.data) })
@@ -181,4 +190,72 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
     let workers: Vec<String> = redis.hkeys("cacheback:workers").await.unwrap();
     assert!(!workers.contains(&identity), "and the registry");
     let () = redis.del(format!("queue:{queue}")).await.unwrap();
+}
+
+/// The documented production setup: the store's default prefix `cacheback:`
+/// and the Sidekiq queue in the same Redis database. A `clear` while a
+/// refresh is in flight removes the items and claims, and neither the
+/// worker's bookkeeping (its working list, the registry) nor keys of others
+/// (another app's, a look-alike prefix): the killed worker's refresh still
+/// runs on a new worker. On a private Redis, as the store's prefix is the
+/// default one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clear_during_an_in_flight_refresh_loses_nothing() {
+    let server = PrivateRedis::start_anywhere();
+    let url = format!("redis://127.0.0.1:{}/0", server.port);
+    let prefix = cacheback::store::DEFAULT_KEY_PREFIX;
+    let queue = "cacheback";
+    let sidekiq = SidekiqQueue::builder(&url).default_queue(queue).connect().await.unwrap();
+    let store = cacheback::store::RedisStore::connect(&url).await.unwrap();
+    let cache = Cacheback::builder()
+        .store("default", store.clone())
+        .queue(sidekiq)
+        .register_default::<Report>()
+        .build()
+        .unwrap();
+    let report = cache.job(Report);
+    let mut redis =
+        redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let foreign = ["cacheback-other:item:x", "otherapp:item:x", "cacheback:session:x", "cacheback:item"];
+    for key in foreign {
+        let () = redis.set(key, "theirs").await.unwrap();
+    }
+    report.set(&(1,), "cached".to_owned()).await.unwrap();
+    assert_eq!(report.async_refresh(&(7,)).await.unwrap(), Dispatch::Enqueued);
+
+    let mut child = spawn_worker(&url, prefix, queue);
+    let (identity, list) = in_flight(&redis, queue).await;
+    cacheback::store::CacheStore::clear(&store).await.unwrap();
+
+    assert!(report.raw_get(&(1,)).await.unwrap().is_none(), "the store's items are cleared");
+    assert_eq!(
+        redis.llen::<_, usize>(&list).await.unwrap(),
+        1,
+        "the in-flight refresh is still in its working list"
+    );
+    let workers: Vec<String> = redis.hkeys("cacheback:workers").await.unwrap();
+    assert!(workers.contains(&identity), "the worker registry is kept");
+    for key in foreign {
+        assert_eq!(
+            redis.get::<_, Option<String>>(key).await.unwrap().as_deref(),
+            Some("theirs"),
+            "{key} is kept"
+        );
+    }
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let live = worker(cache.clone(), &url, queue).await;
+    let handle = live.start();
+    let refreshed =
+        until(LIFESPAN * 4, || async { report.raw_get(&(7,)).await.unwrap().and_then(|item| item.data) })
+            .await;
+    assert_eq!(*refreshed, format!("report 7 by process {}", std::process::id()));
+    assert_eq!(handle.shutdown().await, 0);
+    assert_eq!(
+        redis.llen::<_, usize>(&list).await.unwrap(),
+        0,
+        "the recovered job left the dead worker's list"
+    );
+    drop(server);
 }

@@ -93,8 +93,9 @@ impl StoredValue {
 
 /// A named cache backend.
 ///
-/// Implementations must never clear more than their own keys: a Redis database
-/// may be shared with queues and other applications.
+/// Implementations must never clear more than their own keys, by their own
+/// patterns (not everything under a prefix): a Redis database may be shared
+/// with queues, even under the same prefix, and with other applications.
 ///
 /// ```
 /// use std::time::Duration;
@@ -162,7 +163,8 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     /// Whether someone holds the claim of `key` at `now`.
     async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError>;
 
-    /// Removes every item and claim of this store, and nothing else.
+    /// Removes every item and claim of this store, and nothing else: not a
+    /// queue's keys under the same prefix, not another prefix's keys.
     async fn clear(&self) -> Result<(), StoreError>;
 
     /// Checks that the backend answers.

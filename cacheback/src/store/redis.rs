@@ -19,8 +19,9 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 /// their release by their token are Lua scripts, atomic across processes; a
 /// claim whose time has passed on the engine's clock is free. The connection
 /// reconnects by itself after Redis restarts. [`clear`](CacheStore::clear)
-/// removes only keys under the prefix, never `FLUSHDB`: the database may hold
-/// queues too.
+/// removes only those two kinds of keys, never `FLUSHDB` nor anything else
+/// under the prefix: the database may hold queues too, even under the same
+/// prefix.
 ///
 /// ```no_run
 /// use cacheback::store::RedisStore;
@@ -86,11 +87,11 @@ impl RedisStore {
     }
 
     fn item_key(&self, key: &str) -> String {
-        format!("{}item:{key}", self.prefix)
+        format!("{}{ITEM}{key}", self.prefix)
     }
 
     fn lock_key(&self, key: &str) -> String {
-        format!("{}lock:{key}", self.prefix)
+        format!("{}{LOCK}{key}", self.prefix)
     }
 }
 
@@ -225,27 +226,23 @@ impl CacheStore for RedisStore {
         Ok(held.as_deref().and_then(claim_until).is_some_and(|until| until > now))
     }
 
+    /// Unlinks the keys this store writes, `<prefix>item:*` and
+    /// `<prefix>lock:*`, and nothing else under the prefix: the queue's keys
+    /// (`cacheback:workers`, `cacheback:working:*`, …) may share the database
+    /// and even the prefix, and a clear must never lose an in-flight refresh.
     async fn clear(&self) -> Result<(), StoreError> {
-        let pattern = format!("{}*", escape_glob(&self.prefix));
         let mut conn = self.conn.clone();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await?;
-            if !keys.is_empty() {
-                let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+        for pattern in self.own_patterns() {
+            let mut cursor = Some(0);
+            while let Some(at) = cursor {
+                let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
+                if !keys.is_empty() {
+                    let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
         }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -255,25 +252,50 @@ impl CacheStore for RedisStore {
 
     /// Counts the keys under `<prefix>item:` with `SCAN`.
     async fn item_count(&self) -> Result<Option<u64>, StoreError> {
-        let pattern = format!("{}item:*", escape_glob(&self.prefix));
-        let mut conn = self.conn.clone();
-        let (mut cursor, mut count): (u64, u64) = (0, 0);
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await?;
+        let (mut conn, pattern) = (self.conn.clone(), self.pattern(ITEM));
+        let (mut cursor, mut count) = (Some(0), 0);
+        while let Some(at) = cursor {
+            let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
             count += keys.len() as u64;
-            if next == 0 {
-                return Ok(Some(count));
-            }
             cursor = next;
         }
+        Ok(Some(count))
     }
+}
+
+/// The namespace of items under the prefix.
+const ITEM: &str = "item:";
+/// The namespace of claims under the prefix.
+const LOCK: &str = "lock:";
+
+impl RedisStore {
+    /// `<prefix><namespace>*`, the prefix's glob characters escaped.
+    fn pattern(&self, namespace: &str) -> String {
+        format!("{}{namespace}*", escape_glob(&self.prefix))
+    }
+
+    /// The patterns of every key this store writes: what `clear` removes.
+    fn own_patterns(&self) -> [String; 2] {
+        [self.pattern(ITEM), self.pattern(LOCK)]
+    }
+}
+
+/// One page of `SCAN` (never `KEYS`, which blocks Redis) from `cursor`: the
+/// next cursor (`None` when the walk is done) and the keys matching `pattern`.
+async fn scan_page(
+    conn: &mut RedisConnection,
+    cursor: u64,
+    pattern: &str,
+) -> Result<(Option<u64>, Vec<String>), StoreError> {
+    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(500)
+        .query_async(conn)
+        .await?;
+    Ok(((next != 0).then_some(next), keys))
 }
 
 /// A claim's value is `<until> <token>`; the time a claim written by an
