@@ -491,7 +491,7 @@ impl<J: Job> JobHandle<J> {
     /// `max_stale_age` (counted from its fetch).
     fn must_fetch_stale(&self, item: &CachedItem<J::Output>, delta: f64, args: &J::Args) -> bool {
         let age = self.cache.now() - self.fetched_at(item);
-        self.job.should_stale_item_be_fetched_synchronously(Duration::from_secs_f64(delta), args)
+        self.job.should_stale_item_be_fetched_synchronously(saturating_secs(delta), args)
             || self.job.max_stale_age().is_some_and(|max| age > max.as_secs_f64())
     }
 
@@ -606,4 +606,10 @@ impl Slot<'_> {
     fn error(&self, op: &'static str, source: StoreError) -> Error {
         Error::Store { alias: self.alias.to_owned(), op, key: self.key.clone(), source }
     }
+}
+
+/// `secs` (positive, possibly infinite: an item's times come from the store)
+/// as a `Duration`, `Duration::MAX` past its range.
+fn saturating_secs(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }

@@ -18,20 +18,32 @@ struct Entry {
     ttl: Duration,
 }
 
-struct PerEntryTtl;
+/// A value that carries its own time to live.
+trait OwnTtl {
+    fn ttl(&self) -> Duration;
+}
 
-impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
+impl OwnTtl for Entry {
+    fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+/// moka's expiry for values that carry their own TTL: each write sets it anew.
+struct ByOwnTtl;
+
+impl<V: OwnTtl> Expiry<String, V> for ByOwnTtl {
+    fn expire_after_create(&self, _: &String, value: &V, _: Instant) -> Option<Duration> {
+        Some(value.ttl())
     }
     fn expire_after_update(
         &self,
         _: &String,
-        entry: &Entry,
+        value: &V,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.ttl)
+        Some(value.ttl())
     }
 }
 
@@ -44,20 +56,9 @@ struct Claim {
     ttl: Duration,
 }
 
-struct ClaimTtl;
-
-impl Expiry<String, Claim> for ClaimTtl {
-    fn expire_after_create(&self, _: &String, claim: &Claim, _: Instant) -> Option<Duration> {
-        Some(claim.ttl)
-    }
-    fn expire_after_update(
-        &self,
-        _: &String,
-        claim: &Claim,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(claim.ttl)
+impl OwnTtl for Claim {
+    fn ttl(&self) -> Duration {
+        self.ttl
     }
 }
 
@@ -134,8 +135,8 @@ impl MemoryStoreBuilder {
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
         MemoryStore {
-            items: Cache::builder().max_capacity(self.max_capacity).expire_after(PerEntryTtl).build(),
-            claims: Cache::builder().expire_after(ClaimTtl).build(),
+            items: Cache::builder().max_capacity(self.max_capacity).expire_after(ByOwnTtl).build(),
+            claims: Cache::builder().expire_after(ByOwnTtl).build(),
         }
     }
 }
@@ -187,8 +188,7 @@ impl CacheStore for MemoryStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let claim =
-            Claim { token: token.to_owned(), until, ttl: Duration::from_secs_f64((until - now).max(0.001)) };
+        let claim = Claim { token: token.to_owned(), until, ttl: super::claim_ttl(now, until) };
         let result = self.claims.entry_by_ref(key).and_compute_with(|held| match held {
             Some(held) if held.value().until > now => Op::Nop,
             _ => Op::Put(claim),

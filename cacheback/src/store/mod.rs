@@ -187,3 +187,18 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
         Ok(None)
     }
 }
+
+/// The longest a claim's record is kept: a year. A claim's record lives as
+/// long as the claim (until the refresh timeout passes), and this bound is
+/// only reached by a timeout beyond any real refresh (`Duration::MAX`, an
+/// infinite or huge computed time), which would otherwise overflow a
+/// `Duration` or the store's expiry.
+pub(crate) const MAX_CLAIM_TTL: Duration = Duration::from_secs(365 * 86_400);
+
+/// How long to keep the record of a claim taken at `now` and held `until`:
+/// at least a millisecond, at most [`MAX_CLAIM_TTL`]; never a panic, whatever
+/// the times (infinite, NaN, huge).
+pub(crate) fn claim_ttl(now: Timestamp, until: Timestamp) -> Duration {
+    let secs = (until - now).max(0.001);
+    Duration::try_from_secs_f64(secs).map_or(MAX_CLAIM_TTL, |ttl| ttl.min(MAX_CLAIM_TTL))
+}

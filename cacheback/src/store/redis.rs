@@ -140,8 +140,12 @@ impl RedisStoreBuilder {
     }
 }
 
+/// A TTL in Redis's milliseconds: at least 1, and at most a century, as
+/// Redis refuses an expiry past `i64` milliseconds from now (a
+/// `cache_ttl` of `Duration::MAX` keeps the item, instead of failing its write).
 fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    const CENTURY_MS: u64 = 100 * 365 * 86_400_000;
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, CENTURY_MS)
 }
 
 #[async_trait]
@@ -203,7 +207,7 @@ impl CacheStore for RedisStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let ttl = Duration::from_secs_f64((until - now).max(0.001));
+        let ttl = super::claim_ttl(now, until);
         let won: i64 = claim_script()
             .key(self.lock_key(key))
             .arg(now.to_string())
