@@ -73,15 +73,39 @@ fn worker_process() {
     });
 }
 
+/// A worker process; SIGKILLed when dropped, so a failing test leaves none behind.
+struct WorkerProcess(std::process::Child);
+
+impl WorkerProcess {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL: no shutdown, nothing requeued by the process.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `worker_process` (this test binary again) for `prefix` and `queue` on `url`.
-fn spawn_worker(url: &str, prefix: &str, queue: &str) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "worker_process", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(CHILD, format!("{prefix}|{queue}"))
-        .env("CACHEBACK_TEST_REDIS_URL", url)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_worker(url: &str, prefix: &str, queue: &str) -> WorkerProcess {
+    WorkerProcess(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "worker_process", "--ignored", "--nocapture", "--test-threads", "1"])
+            .env(CHILD, format!("{prefix}|{queue}"))
+            .env("CACHEBACK_TEST_REDIS_URL", url)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until a worker of `queue` holds one job in its working list; returns
@@ -154,8 +178,7 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
     assert_eq!(busy["work"][0]["job"], "reliable_fetch::Report");
 
     // SIGKILL: no shutdown, nothing requeued by the child.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let killed = Instant::now();
     assert_eq!(
         redis.llen::<_, usize>(&list).await.unwrap(),
@@ -243,8 +266,7 @@ async fn a_clear_during_an_in_flight_refresh_loses_nothing() {
         );
     }
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let live = worker(cache.clone(), &url, queue).await;
     let handle = live.start();
     let refreshed =
