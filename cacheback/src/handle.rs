@@ -60,17 +60,50 @@ pub struct Lookup<T> {
     pub expiry: Option<Timestamp>,
 }
 
-/// What a lookup serves: the data and when it was fetched and goes stale.
-struct Served<T> {
-    data: Option<Arc<T>>,
-    fetched_at: Option<Timestamp>,
+/// What a lookup serves, before [`Job::process_result`]: nothing (the job's
+/// empty value), or data with when it was fetched and goes stale.
+enum Served<T> {
+    /// No data: a refresh is queued, or the item cannot be cached.
+    Empty(Option<Arc<T>>),
+    /// Data read from the store, or fetched in this call.
+    Data(Fresh<T>),
+}
+
+/// Data with its times: when it was fetched, and when it goes stale (`None`
+/// for data fetched without the cache, the store being down).
+struct Fresh<T> {
+    data: Arc<T>,
+    fetched_at: Timestamp,
     expiry: Option<Timestamp>,
 }
 
-impl<T> Served<T> {
-    /// Nothing: an empty answer (its refresh is queued, or it cannot be cached).
-    fn empty(data: Option<Arc<T>>) -> Self {
-        Self { data, fetched_at: None, expiry: None }
+impl<T> Clone for Fresh<T> {
+    fn clone(&self) -> Self {
+        Self { data: Arc::clone(&self.data), fetched_at: self.fetched_at, expiry: self.expiry }
+    }
+}
+
+/// What the store holds under a key: the one read every operation starts
+/// from. The value as stored is kept: it is what a compare-and-set compares
+/// with.
+enum Read<T> {
+    /// Nothing.
+    Missing,
+    /// A value this job cannot decode (a deploy changed its output type).
+    /// Every operation treats it as [`Missing`](Read::Missing), and a lookup
+    /// replaces it through its compare-and-set.
+    Undecodable(StoredValue),
+    /// An item.
+    Found(StoredValue, CachedItem<T>),
+}
+
+impl<T> Read<T> {
+    /// The item; `None` when nothing decodable is stored.
+    fn item(self) -> Option<CachedItem<T>> {
+        match self {
+            Read::Found(_, item) => Some(item),
+            Read::Missing | Read::Undecodable(_) => None,
+        }
     }
 }
 
@@ -210,32 +243,13 @@ impl<J: Job> JobHandle<J> {
             self.metrics.local_hit();
             return Ok(self.finish(self.served(copy), &call, CacheStatus::Hit, None));
         }
-        let (raw, item) = match self.read_raw(slot).await {
-            Ok(found) => found,
+        let (raw, item) = match self.read(slot).await {
+            Ok(Read::Found(raw, item)) => (raw, item),
+            Ok(Read::Undecodable(raw)) => return Box::pin(self.miss(slot, Some(&raw), args, &call)).await,
+            Ok(Read::Missing) => return Box::pin(self.miss(slot, None, args, &call)).await,
             // The store is down: serve the read without it.
             Err(err) => return Box::pin(self.uncached(err, slot, args, &call)).await,
         };
-
-        let Some(item) = item else {
-            if self.job.should_missing_item_be_fetched_synchronously(args) {
-                debug!(target: "cacheback", "Job {name} with key '{key}' - cache MISS - running synchronous refresh");
-                let fetched = Box::pin(self.refresh_once(slot, args)).await?;
-                return Ok(self.finish(fetched.into(), &call, CacheStatus::Miss, Some(true)));
-            }
-            debug!(
-                target: "cacheback",
-                "Job {name} with key '{key}' - cache MISS - triggering async refresh and returning empty result"
-            );
-            // Store the empty result until the refresh lands, so that readers in
-            // the meantime do not queue refreshes of their own.
-            let empty = self.job.empty().map(Arc::new);
-            let timeout = self.job.timeout(self.cache.now(), args);
-            if self.claim_refresh(slot, raw.as_ref(), CachedItem::new(timeout, empty.clone(), None)).await? {
-                Box::pin(self.dispatch(slot, args)).await;
-            }
-            return Ok(self.finish(Served::empty(empty), &call, CacheStatus::Miss, Some(false)));
-        };
-        let Some(raw) = raw else { unreachable!("an item is read from a stored value") };
 
         let delta = self.cache.now() - item.expiry;
         if delta <= 0.0 {
@@ -246,7 +260,7 @@ impl<J: Job> JobHandle<J> {
         if self.must_fetch_stale(&item, delta, args) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - STALE cache hit - running synchronous refresh");
             return match Box::pin(self.refresh_once(slot, args)).await {
-                Ok(fetched) => Ok(self.finish(fetched.into(), &call, CacheStatus::Stale, Some(true))),
+                Ok(fetched) => Ok(self.finish(Served::Data(fetched), &call, CacheStatus::Stale, Some(true))),
                 Err(err) if self.may_serve_after_error(&item) => {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
                     Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
@@ -269,12 +283,41 @@ impl<J: Job> JobHandle<J> {
         Ok(self.finish(self.served(item), &call, CacheStatus::Stale, Some(false)))
     }
 
+    /// A MISS: nothing decodable is stored (`raw` is what is, if anything).
+    /// Fetches in this call, or stores the empty result and queues a refresh.
+    async fn miss(
+        &self,
+        slot: &Slot<'_>,
+        raw: Option<&StoredValue>,
+        args: &J::Args,
+        call: &Call<'_, J::Args>,
+    ) -> Result<Lookup<J::Output>, Error> {
+        let (key, name) = (&slot.key, J::name());
+        if self.job.should_missing_item_be_fetched_synchronously(args) {
+            debug!(target: "cacheback", "Job {name} with key '{key}' - cache MISS - running synchronous refresh");
+            let fetched = self.refresh_once(slot, args).await?;
+            return Ok(self.finish(Served::Data(fetched), call, CacheStatus::Miss, Some(true)));
+        }
+        debug!(
+            target: "cacheback",
+            "Job {name} with key '{key}' - cache MISS - triggering async refresh and returning empty result"
+        );
+        // Store the empty result until the refresh lands, so that readers in
+        // the meantime do not queue refreshes of their own.
+        let empty = self.job.empty().map(Arc::new);
+        let timeout = self.job.timeout(self.cache.now(), args);
+        if self.claim_refresh(slot, raw, CachedItem::new(timeout, empty.clone(), None)).await? {
+            self.dispatch(slot, args).await;
+        }
+        Ok(self.finish(Served::Empty(empty), call, CacheStatus::Miss, Some(false)))
+    }
+
     /// Marks the cached item for `args` stale and queues a refresh; does
     /// nothing if nothing is cached.
     pub async fn invalidate(&self, raw_args: &J::Args) -> Result<(), Error> {
         let args = self.job.prepare_args(raw_args);
         let slot = self.slot(&args)?;
-        let Some(item) = self.read(&slot).await? else {
+        let Some(item) = self.read(&slot).await?.item() else {
             return Ok(());
         };
         let timeout = self.job.timeout(self.cache.now(), &args);
@@ -295,10 +338,12 @@ impl<J: Job> JobHandle<J> {
     }
 
     /// The item cached for `args` as stored (`(expiry, data)`), without
-    /// triggering a refresh.
+    /// triggering a refresh; `None` when nothing is stored, or what is stored
+    /// does not decode as this job's output (as every operation treats it: a
+    /// MISS).
     pub async fn raw_get(&self, raw_args: &J::Args) -> Result<Option<CachedItem<J::Output>>, Error> {
         let slot = self.slot(&self.job.prepare_args(raw_args))?;
-        self.read(&slot).await
+        Ok(self.read(&slot).await?.item())
     }
 
     /// Caches `data` for `args`, fresh for the job's lifetime.
@@ -412,13 +457,19 @@ impl<J: Job> JobHandle<J> {
         Ok(Slot { alias, store: self.cache.store(alias)?, local: self.cache.local_cache(alias), key })
     }
 
-    /// What serving `item` serves: its data, with when it was fetched (for an
-    /// item stored before 0.2, its expiry less the lifetime) and its expiry.
+    /// What serving `item` serves: its data with its times, or nothing for
+    /// the placeholder.
     fn served(&self, item: CachedItem<J::Output>) -> Served<J::Output> {
-        if item.data.is_none() {
-            return Served::empty(None);
+        match self.fresh_of(item) {
+            Some(fresh) => Served::Data(fresh),
+            None => Served::Empty(None),
         }
-        Served { fetched_at: Some(self.fetched_at(&item)), expiry: Some(item.expiry), data: item.data }
+    }
+
+    /// The item's data with its times; `None` for the placeholder.
+    fn fresh_of(&self, item: CachedItem<J::Output>) -> Option<Fresh<J::Output>> {
+        let fetched_at = self.fetched_at(&item);
+        item.data.map(|data| Fresh { data, fetched_at, expiry: Some(item.expiry) })
     }
 
     /// The answer: the value after `process_result`, and how it was found.
@@ -429,55 +480,51 @@ impl<J: Job> JobHandle<J> {
         status: CacheStatus,
         sync_fetch: Option<bool>,
     ) -> Lookup<J::Output> {
+        let (data, fetched_at, expiry) = match served {
+            Served::Empty(data) => (data, None, None),
+            Served::Data(Fresh { data, fetched_at, expiry }) => (Some(data), Some(fetched_at), expiry),
+        };
         if status == CacheStatus::Stale
-            && let Some(fetched_at) = served.fetched_at
+            && let Some(fetched_at) = fetched_at
         {
             self.metrics.stale_served(self.cache.now() - fetched_at);
         }
         Lookup {
-            value: self.job.process_result(served.data, call, status, sync_fetch),
+            value: self.job.process_result(data, call, status, sync_fetch),
             status,
             sync_fetch,
             refresh_failed: false,
-            fetched_at: served.fetched_at,
-            expiry: served.expiry,
+            fetched_at,
+            expiry,
         }
     }
 
-    /// What the store holds: the value as stored (what a compare-and-set
-    /// compares with) and the item it decodes to. An item that does not
-    /// decode (a deploy changed the output type) is a MISS, overwritten by
-    /// the next store. Keeps a local copy of a fresh item.
-    async fn read_raw(
-        &self,
-        slot: &Slot<'_>,
-    ) -> Result<(Option<StoredValue>, Option<CachedItem<J::Output>>), Error> {
+    /// What the store holds under the slot's key, logging an item that does
+    /// not decode: once per operation, as each operation reads once (the
+    /// re-reads of a fill use [`load`](Self::load)).
+    async fn read(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
+        let read = self.load(slot).await?;
+        if let Read::Undecodable(raw) = &read
+            && let Err(err) = item::decode::<J::Output>(&slot.key, raw)
+        {
+            warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
+        }
+        Ok(read)
+    }
+
+    /// What the store holds under the slot's key; keeps a local copy of a
+    /// fresh item.
+    async fn load(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
         let Some(raw) = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? else {
-            return Ok((None, None));
+            return Ok(Read::Missing);
         };
-        let item = match item::decode(&slot.key, &raw) {
-            Ok(item) => item,
-            Err(err) => {
-                warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
-                return Ok((Some(raw), None));
-            }
+        let Ok(item) = item::decode(&slot.key, &raw) else {
+            return Ok(Read::Undecodable(raw));
         };
         if let Some(local) = slot.local {
             local.put(&slot.key, &item, self.cache.now());
         }
-        Ok((Some(raw), Some(item)))
-    }
-
-    /// The item as the store holds it (keeping a local copy if it is fresh).
-    async fn read(&self, slot: &Slot<'_>) -> Result<Option<CachedItem<J::Output>>, Error> {
-        let Some(value) = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? else {
-            return Ok(None);
-        };
-        let item = item::decode(&slot.key, &value)?;
-        if let Some(local) = slot.local {
-            local.put(&slot.key, &item, self.cache.now());
-        }
-        Ok(Some(item))
+        Ok(Read::Found(raw, item))
     }
 
     /// When the item's data was fetched; for an item stored by an earlier
@@ -540,16 +587,12 @@ impl<J: Job> JobHandle<J> {
     ) -> Result<Lookup<J::Output>, Error> {
         error!(target: "cacheback", error = %err, "Cache read failed; answering without the cache");
         if !self.job.should_missing_item_be_fetched_synchronously(args) {
-            return Ok(self.finish(
-                Served::empty(self.job.empty().map(Arc::new)),
-                call,
-                CacheStatus::Miss,
-                Some(false),
-            ));
+            let empty = Served::Empty(self.job.empty().map(Arc::new));
+            return Ok(self.finish(empty, call, CacheStatus::Miss, Some(false)));
         }
         let started = self.cache.now();
         let data = self.refreshing(slot, Mode::Sync, self.fetch(slot, args)).await?;
-        let served = Served { data: Some(data), fetched_at: Some(started), expiry: None };
+        let served = Served::Data(Fresh { data, fetched_at: started, expiry: None });
         Ok(self.finish(served, call, CacheStatus::Miss, Some(true)))
     }
 

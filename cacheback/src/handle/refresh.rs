@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::field::Empty;
 use tracing::{Instrument, debug, error, warn};
 
-use super::{JobHandle, Served, Slot};
-use crate::clock::Timestamp;
+use super::{Fresh, JobHandle, Slot};
 use crate::error::Error;
 use crate::item::CachedItem;
 use crate::job::{Dispatch, Job};
@@ -46,7 +45,7 @@ impl<J: Job> JobHandle<J> {
             );
         }
         if let Some(queued_at) = payload.queued_at
-            && let Ok(Some(item)) = self.read(&slot).await
+            && let Ok(Some(item)) = self.read(&slot).await.map(super::Read::item)
             && item.data.is_some()
             && item.expiry > self.cache.now()
             && item.fetched_at.is_some_and(|fetched_at| fetched_at >= queued_at)
@@ -66,7 +65,7 @@ impl<J: Job> JobHandle<J> {
         &self,
         slot: &Slot<'_>,
         args: &J::Args,
-    ) -> Result<Fetched<J::Output>, Error> {
+    ) -> Result<Fresh<J::Output>, Error> {
         let flight = format!("{}\u{0}{}", slot.alias, slot.key);
         let fetched = self
             .cache
@@ -78,28 +77,23 @@ impl<J: Job> JobHandle<J> {
                 self.fill(slot, args).await.map(Arc::new)
             })
             .await?;
-        Ok(Fetched::clone(&fetched))
+        Ok(Fresh::clone(&fetched))
     }
 
     /// The item if the store holds it fresh, with data.
-    pub(super) async fn fresh(&self, slot: &Slot<'_>) -> Option<Fetched<J::Output>> {
-        match self.read(slot).await {
-            Ok(Some(CachedItem { expiry, data: Some(data), fetched_at })) if expiry > self.cache.now() => {
-                Some(Fetched {
-                    fetched_at: fetched_at.unwrap_or(expiry - self.job.lifetime().as_secs_f64()),
-                    data,
-                    expiry,
-                })
-            }
-            _ => None,
+    pub(super) async fn fresh(&self, slot: &Slot<'_>) -> Option<Fresh<J::Output>> {
+        let item = self.load(slot).await.ok()?.item()?;
+        if item.expiry <= self.cache.now() {
+            return None;
         }
+        self.fresh_of(item)
     }
 
     /// Fetches and stores under the key's fill claim, or waits for the
     /// process that holds it. Fails open: if the claim cannot be taken (the
     /// store is down) or its holder does not deliver (its fetch failed, its
     /// process died, the refresh timeout passed), this call fetches itself.
-    pub(super) async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fetched<J::Output>, Error> {
+    pub(super) async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fresh<J::Output>, Error> {
         let token = crate::id::unique_hex(12);
         let now = self.cache.now();
         let claimed = slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await;
@@ -127,7 +121,7 @@ impl<J: Job> JobHandle<J> {
 
     /// Polls for the fresh item another process is filling, for at most the
     /// refresh timeout; `None` once its claim is gone without a fresh item.
-    pub(super) async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Fetched<J::Output>> {
+    pub(super) async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Fresh<J::Output>> {
         let deadline = tokio::time::Instant::now() + self.job.refresh_timeout();
         let mut pause = FILL_POLL_FIRST;
         loop {
@@ -160,13 +154,13 @@ impl<J: Job> JobHandle<J> {
         slot: &Slot<'_>,
         args: &J::Args,
         mode: Mode,
-    ) -> Result<Fetched<J::Output>, Error> {
+    ) -> Result<Fresh<J::Output>, Error> {
         let refresh = async {
             let fetched_at = self.cache.now();
             let data = self.fetch(slot, args).await?;
             let expiry = self.job.expiry(self.cache.now(), args);
             self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))).await?;
-            Ok(Fetched { data, fetched_at, expiry })
+            Ok(Fresh { data, fetched_at, expiry: Some(expiry) })
         };
         self.refreshing(slot, mode, refresh).await
     }
@@ -241,24 +235,5 @@ impl<J: Job> JobHandle<J> {
             .enqueue(payload, &self.job.task_options())
             .await
             .map_err(|source| Error::Queue { job, source })
-    }
-}
-
-/// A fresh item: data just fetched, or read fresh from the store.
-pub(super) struct Fetched<T> {
-    pub(super) data: Arc<T>,
-    fetched_at: Timestamp,
-    expiry: Timestamp,
-}
-
-impl<T> Clone for Fetched<T> {
-    fn clone(&self) -> Self {
-        Self { data: Arc::clone(&self.data), fetched_at: self.fetched_at, expiry: self.expiry }
-    }
-}
-
-impl<T> From<Fetched<T>> for Served<T> {
-    fn from(fetched: Fetched<T>) -> Self {
-        Self { data: Some(fetched.data), fetched_at: Some(fetched.fetched_at), expiry: Some(fetched.expiry) }
     }
 }
