@@ -32,6 +32,22 @@ pub(crate) struct Signature {
 /// what the generated code needs.
 pub(crate) fn analyze(function: &ItemFn) -> syn::Result<Signature> {
     let sig = &function.sig;
+    check_form(sig)?;
+    // A leading `&Context` argument; the others are keyed and queued, so owned.
+    let context = context_argument(sig.inputs.first())?;
+    let arguments = sig
+        .inputs
+        .iter()
+        .skip(usize::from(context.is_some()))
+        .map(owned_argument)
+        .collect::<syn::Result<Vec<_>>>()?;
+    let (output, error, fallible) = output_parts(&sig.output)?;
+    let inner_vis = inner_visibility(&function.vis)?;
+    Ok(Signature { context, arguments, output, error, fallible, inner_vis })
+}
+
+/// The function must be an `async fn`, neither generic nor variadic.
+fn check_form(sig: &syn::Signature) -> syn::Result<()> {
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
             sig.fn_token.span(),
@@ -44,78 +60,83 @@ pub(crate) fn analyze(function: &ItemFn) -> syn::Result<Signature> {
     if let Some(variadic) = &sig.variadic {
         return Err(syn::Error::new_spanned(variadic, "#[cacheback] functions cannot be variadic"));
     }
+    Ok(())
+}
 
-    // A leading `&Context` argument; the others are keyed and queued, so owned.
-    let mut inputs = sig.inputs.iter().peekable();
-    let mut context: Option<(Ident, Type)> = None;
-    if let Some(FnArg::Typed(first)) = inputs.peek()
-        && let Type::Reference(reference) = &*first.ty
-    {
-        if reference.mutability.is_some() {
-            return Err(syn::Error::new_spanned(
-                &first.ty,
-                "the context argument of a #[cacheback] function must be a shared reference (`&T`)",
-            ));
-        }
-        if reference.lifetime.is_some() {
-            return Err(syn::Error::new_spanned(
-                &first.ty,
-                "the context argument of a #[cacheback] function cannot name a lifetime",
-            ));
-        }
-        context = Some((pattern_ident(&first.pat)?, (*reference.elem).clone()));
-        inputs.next();
+/// The context, if the first argument is a reference: its name and the
+/// referenced type. It must be a shared reference without a lifetime.
+fn context_argument(first: Option<&FnArg>) -> syn::Result<Option<(Ident, Type)>> {
+    let Some(FnArg::Typed(first)) = first else { return Ok(None) };
+    let Type::Reference(reference) = &*first.ty else { return Ok(None) };
+    if reference.mutability.is_some() {
+        return Err(syn::Error::new_spanned(
+            &first.ty,
+            "the context argument of a #[cacheback] function must be a shared reference (`&T`)",
+        ));
     }
-    let mut arguments = Vec::new();
-    for input in inputs {
-        match input {
-            FnArg::Receiver(receiver) => {
+    if reference.lifetime.is_some() {
+        return Err(syn::Error::new_spanned(
+            &first.ty,
+            "the context argument of a #[cacheback] function cannot name a lifetime",
+        ));
+    }
+    Ok(Some((pattern_ident(&first.pat)?, (*reference.elem).clone())))
+}
+
+/// A cached argument (after the context): a plain name and an owned type,
+/// never a `self` receiver.
+fn owned_argument(input: &FnArg) -> syn::Result<Argument> {
+    match input {
+        FnArg::Receiver(receiver) => Err(syn::Error::new_spanned(
+            receiver,
+            "#[cacheback] cannot cache a method (`self` receiver): use a free `async fn`, with the receiver's state as a context or an argument",
+        )),
+        FnArg::Typed(typed) => {
+            let ident = pattern_ident(&typed.pat)?;
+            if let Type::Reference(_) = &*typed.ty {
                 return Err(syn::Error::new_spanned(
-                    receiver,
-                    "#[cacheback] cannot cache a method (`self` receiver): use a free `async fn`, with the receiver's state as a context or an argument",
+                    &typed.ty,
+                    format!(
+                        "argument `{ident}` of a #[cacheback] function is a reference: cached arguments must be owned \
+                         (they are keyed and sent to workers); only a leading context argument may be `&T`"
+                    ),
                 ));
             }
-            FnArg::Typed(typed) => {
-                let ident = pattern_ident(&typed.pat)?;
-                if let Type::Reference(_) = &*typed.ty {
-                    return Err(syn::Error::new_spanned(
-                        &typed.ty,
-                        format!(
-                            "argument `{ident}` of a #[cacheback] function is a reference: cached arguments must be owned \
-                             (they are keyed and sent to workers); only a leading context argument may be `&T`"
-                        ),
-                    ));
-                }
-                arguments.push(Argument { ident, ty: (*typed.ty).clone() });
-            }
+            Ok(Argument { ident, ty: (*typed.ty).clone() })
         }
     }
+}
 
-    let (output, error, fallible) = match &sig.output {
-        ReturnType::Default => (syn::parse_quote!(()), syn::parse_quote!(::std::convert::Infallible), false),
-        ReturnType::Type(_, ty) if let Some(message) = result_alias(ty) => {
-            return Err(syn::Error::new_spanned(ty, message));
+/// The cached value, the error and whether the function is fallible: `T`
+/// and `E` of `Result<T, E>`, or the return type and `Infallible`. A
+/// one-argument `Result<T>` alias is refused, its error type being unknown.
+fn output_parts(output: &ReturnType) -> syn::Result<(Type, Type, bool)> {
+    let ty = match output {
+        ReturnType::Default => {
+            return Ok((syn::parse_quote!(()), syn::parse_quote!(::std::convert::Infallible), false));
         }
-        ReturnType::Type(_, ty) => match result_parts(ty) {
-            Some((ok, err)) => (ok, err, true),
-            None => ((**ty).clone(), syn::parse_quote!(::std::convert::Infallible), false),
-        },
+        ReturnType::Type(_, ty) => ty,
     };
+    if let Some(message) = result_alias(ty) {
+        return Err(syn::Error::new_spanned(ty, message));
+    }
+    Ok(match result_parts(ty) {
+        Some((ok, err)) => (ok, err, true),
+        None => ((**ty).clone(), syn::parse_quote!(::std::convert::Infallible), false),
+    })
+}
 
-    let vis = &function.vis;
-    let inner_vis: TokenStream2 = match vis {
-        Visibility::Inherited => quote! { pub(super) },
-        Visibility::Public(_) => quote! { pub },
-        Visibility::Restricted(r) if r.path.is_ident("crate") => quote! { #vis },
+/// The visibility of the generated module's items, for the function's own:
+/// private functions' items are `pub(super)`, to be seen beside the function.
+fn inner_visibility(vis: &Visibility) -> syn::Result<TokenStream2> {
+    match vis {
+        Visibility::Inherited => Ok(quote! { pub(super) }),
+        Visibility::Public(_) => Ok(quote! { pub }),
+        Visibility::Restricted(r) if r.path.is_ident("crate") => Ok(quote! { #vis }),
         other => {
-            return Err(syn::Error::new_spanned(
-                other,
-                "#[cacheback] functions are private, `pub(crate)` or `pub`",
-            ));
+            Err(syn::Error::new_spanned(other, "#[cacheback] functions are private, `pub(crate)` or `pub`"))
         }
-    };
-
-    Ok(Signature { context, arguments, output, error, fallible, inner_vis })
+    }
 }
 
 fn pattern_ident(pat: &Pat) -> syn::Result<Ident> {
