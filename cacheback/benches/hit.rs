@@ -154,8 +154,7 @@ fn main() {
     print("hit_memory_ratio", engine / floor, "x");
 
     // --- Redis -----------------------------------------------------------
-    let url =
-        std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+    let url = cacheback_test_support::redis_url();
     let prefix = format!("cacheback-bench:{}:", std::process::id());
     let store = rt
         .block_on(RedisStore::builder(&url).key_prefix(&prefix).connect())

@@ -51,8 +51,7 @@ fn main() {
 }
 
 async fn run() {
-    let url =
-        std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+    let url = cacheback_test_support::redis_url();
     let id = std::process::id();
     let queue_name = format!("cacheback-bench-{id}");
     let store =

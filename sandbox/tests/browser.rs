@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cacheback_test_support::free_port;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -58,11 +59,6 @@ fn required(program: &str) -> PathBuf {
                  packages (`apt-get install chromium chromium-driver`; `scripts/test` installs them)"
             )
         })
-}
-
-/// A free loopback port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn now_nanos() -> u128 {

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cacheback_test_support::{free_port, redis_url};
 use redis::Commands;
 
 /// One production deployment of the sandbox: its database, Redis keys and queue.
@@ -22,8 +23,7 @@ impl Deployment {
         let id = format!("{}_{}", std::process::id(), now_nanos() % 1_000_000);
         let database = format!("cacheback_e2e_{id}");
         psql(&format!("CREATE DATABASE {database}"));
-        let redis_url = std::env::var("CACHEBACK_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned());
+        let redis_url = redis_url();
         let redis =
             redis::Client::open(redis_url.as_str()).and_then(|c| c.get_connection()).unwrap_or_else(|e| {
                 panic!("this test needs Redis at {redis_url} (`scripts/test` starts it): {e}")
@@ -134,21 +134,6 @@ impl Drop for Process {
 
 fn now_nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
-/// A free port, never the same twice in this test binary: the tests run in
-/// parallel, and two servers handed the same port would answer each other's
-/// requests (one test's server stopping mid-request under the other).
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap();
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
 }
 
 fn postgres_server() -> String {

@@ -18,11 +18,9 @@ pub fn at(minutes_past_14: u32) -> f64 {
     T_14_00 + f64::from(minutes_past_14) * 60.0
 }
 
-/// The Redis the tests use. Required: a test that needs it fails loudly when
-/// it is missing, it never skips.
-pub fn redis_url() -> String {
-    std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned())
-}
+/// The Redis the tests use, and free ports: shared with the benchmarks and
+/// the sandbox's tests.
+pub use cacheback_test_support::{free_port, redis_url};
 
 static PREFIXES: AtomicUsize = AtomicUsize::new(0);
 
@@ -606,10 +604,6 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs a Ruby script with Sidekiq loaded, pointed at the tests' Redis;

@@ -1,0 +1,39 @@
+//! What the tests and benchmarks of the workspace's crates share: where the
+//! test Redis is, and loopback ports for the servers they start.
+//!
+//! A dev-dependency by path only (never published): `cargo package` drops it
+//! from the crates it packages.
+
+use std::net::TcpListener;
+use std::sync::{Mutex, PoisonError};
+
+/// The Redis the tests and benchmarks use: `CACHEBACK_TEST_REDIS_URL`, by
+/// default database 15 of a local Redis (`redis://127.0.0.1:6379/15`).
+///
+/// Required: a test that needs it fails loudly when it is missing, it never
+/// skips. Nothing flushes it; each test writes under its own keys.
+pub fn redis_url() -> String {
+    std::env::var("CACHEBACK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_owned())
+}
+
+/// A free loopback port (`127.0.0.1`), never the same twice in this process.
+///
+/// The OS hands out a port that is free when asked, and may hand it out
+/// again once the probe's listener is closed: the tests run in parallel, and
+/// two servers given the same port would answer each other's requests (one
+/// test's server stopping mid-request under the other). So a port already
+/// given is skipped. Another process may still take the port before the
+/// caller binds it; a caller that can retry on another port should.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    // A test that panicked while holding the lock left the list intact.
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let port = listener.local_addr().expect("the address of a bound listener").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
