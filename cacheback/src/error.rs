@@ -49,6 +49,18 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    /// An operation on a whole store (not on one key) failed: a ping, a
+    /// `clear`, counting its items.
+    #[error("cache store `{alias}` failed to {op}: {source}")]
+    StoreAdmin {
+        /// The store's alias.
+        alias: String,
+        /// The operation (`ping`, `clear`, `count the items of`... as in "failed to ...").
+        op: &'static str,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
     /// `verify_cache_write` is on and a stored value did not read back.
     #[error(
         "unable to save data of type `{type_name}` to cache `{alias}` under key `{key}`: \
@@ -131,6 +143,23 @@ pub enum Error {
         #[source]
         source: QueueError,
     },
+    /// The refresh queue does not answer (a [`Cacheback::ping`](crate::Cacheback::ping)).
+    #[error("the refresh queue does not answer: {source}")]
+    QueueUnavailable {
+        /// The queue's error.
+        #[source]
+        source: QueueError,
+    },
+    /// A `#[cacheback]` function was called through the cache (its `job(..)`)
+    /// with no engine installed ([`Cacheback::install_global`](crate::Cacheback::install_global)).
+    #[error(
+        "`{function}` is a #[cacheback] function but no engine is installed: call \
+         Cacheback::install_global (the loco initializer does)"
+    )]
+    NoEngine {
+        /// The function's job name.
+        function: String,
+    },
     /// The configuration is invalid.
     #[error("invalid cacheback configuration at `{key}`: {message}")]
     Config {
@@ -206,8 +235,11 @@ seam_error!(
     "queue is closed"
 );
 
-impl From<redis::RedisError> for StoreError {
-    fn from(err: redis::RedisError) -> Self {
+impl StoreError {
+    /// A Redis error, as a store error. A function, not `From`: a public
+    /// `From<redis::RedisError>` would put the `redis` crate's major version
+    /// into our semver (the error stays reachable as the `source`).
+    pub(crate) fn redis(err: redis::RedisError) -> Self {
         Self { message: format!("redis: {err}"), source: Some(Arc::new(err)) }
     }
 }

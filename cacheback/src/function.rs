@@ -30,7 +30,7 @@ use crate::job::Job;
 use crate::key::derive_key;
 use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::policy::{Options, Policy, delegate_to_policy, policies};
-use crate::registry::{by_name, decode_args};
+use crate::register::{by_name, decode_args};
 
 /// What `#[cacheback]` generates for one function.
 #[doc(hidden)]
@@ -128,14 +128,7 @@ impl<D: Decorated> Job for DecoratedJob<'_, D> {
 /// The handle of a decorated function's job on the global engine.
 #[doc(hidden)]
 pub fn handle<D: Decorated>(context: &D::Context) -> Result<JobHandle<DecoratedJob<'_, D>>, Error> {
-    let cache = Cacheback::global().ok_or_else(|| Error::Config {
-        key: "global".to_owned(),
-        message: format!(
-            "`{}` is a #[cacheback] function but no engine is installed: call Cacheback::install_global \
-             (the loco initializer does)",
-            D::NAME
-        ),
-    })?;
+    let cache = Cacheback::global().ok_or_else(|| Error::NoEngine { function: D::NAME.to_owned() })?;
     Ok(cache.job(DecoratedJob::new(context)))
 }
 
@@ -195,13 +188,9 @@ impl<D: Decorated> Refresher for DecoratedRefresher<D> {
         payload: &'a RefreshPayload,
     ) -> BoxFuture<'a, Result<RefreshOutcome, Error>> {
         Box::pin(async move {
-            let context = cache.extension::<D::Context>().ok_or_else(|| Error::Payload {
-                job: payload.job.clone(),
-                message: format!(
-                    "no context of type `{}` among the engine's extensions (Builder::extension)",
-                    std::any::type_name::<D::Context>()
-                ),
-            })?;
+            let context = cache
+                .required_extension::<D::Context>()
+                .map_err(|message| Error::Payload { job: payload.job.clone(), message })?;
             let args = decode_args::<DecoratedJob<'_, D>>(payload)?;
             cache.job(DecoratedJob::<D>::new(&context)).refresh_queued(&args, payload).await
         })
@@ -215,13 +204,9 @@ impl<D: Decorated> Refresher for DecoratedRefresher<D> {
         args: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
-            let context = cache.extension::<D::Context>().ok_or_else(|| Error::Call {
-                job: D::NAME.to_owned(),
-                message: format!(
-                    "no context of type `{}` among the engine's extensions (Builder::extension)",
-                    std::any::type_name::<D::Context>()
-                ),
-            })?;
+            let context = cache
+                .required_extension::<D::Context>()
+                .map_err(|message| Error::Call { job: D::NAME.to_owned(), message })?;
             by_name(&cache.job(DecoratedJob::<D>::new(&context)), op, args).await
         })
     }

@@ -433,8 +433,34 @@ impl<J: Job> JobHandle<J> {
     }
 
     /// Writes `(expiry, data)` under `key` in the job's store, verifying the
-    /// write if the engine is configured to.
-    pub async fn store_raw(&self, key: &str, expiry: f64, data: Option<J::Output>) -> Result<(), Error> {
+    /// write if the engine is configured to: the original's
+    /// `Job.store(cache_alias, key, expiry, data)`, kept public for what
+    /// seeds or migrates items under keys it already has. Everything else
+    /// wants [`set`](Self::set), which derives the key and the expiry.
+    ///
+    /// ```
+    /// # use cacheback::{Cacheback, CacheStatus, FetchError, Job};
+    /// # struct Answer;
+    /// # impl Job for Answer {
+    /// #     type Args = ();
+    /// #     type Output = u32;
+    /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// # }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = Cacheback::builder().build().unwrap();
+    /// let answer = cache.job(Answer);
+    /// let key = answer.key(&()).unwrap();
+    /// answer.store_raw(&key, cache.now() + 60.0, Some(7)).await.unwrap();
+    /// let found = answer.lookup(&()).await.unwrap();
+    /// assert_eq!((*found.value.unwrap(), found.status), (7, CacheStatus::Hit));
+    /// # });
+    /// ```
+    pub async fn store_raw(
+        &self,
+        key: &str,
+        expiry: Timestamp,
+        data: Option<J::Output>,
+    ) -> Result<(), Error> {
         let slot = self.slot_for(key.to_owned())?;
         self.store_item(&slot, CachedItem::new(expiry, data.map(Arc::new), None)).await
     }

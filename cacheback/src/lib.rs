@@ -28,7 +28,7 @@ pub mod orm;
 mod payload;
 pub mod policy;
 pub mod queue;
-mod registry;
+mod register;
 pub mod settings;
 mod singleflight;
 pub mod store;
@@ -37,13 +37,12 @@ pub mod telemetry;
 mod trace_context;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, WeakCacheback};
+pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
 pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreError};
 pub use self::handle::{JobHandle, Lookup};
 pub use self::item::CachedItem;
 pub use self::job::{CacheStatus, Call, Dispatch, Job};
 pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
-pub use self::payload::RefreshOutcome;
 pub use self::task::{Retry, TaskOptions};
 /// Caches an `async fn` (the `@cacheback` decorator of the original, django-cacheback).
 ///
@@ -126,7 +125,7 @@ pub mod __private {
 
     pub fn assert_argument<T: Argument>() {}
     pub fn assert_output<T: Output>() {}
-    pub use crate::engine::Submitted;
+    pub use crate::engine::registry::Submitted;
     pub use futures::future::BoxFuture;
     pub use inventory;
 }

@@ -62,7 +62,7 @@ impl RefreshPayload {
 /// What running a refresh payload did.
 ///
 /// ```
-/// use cacheback::RefreshOutcome;
+/// use cacheback::queue::RefreshOutcome;
 /// assert_ne!(RefreshOutcome::Refreshed, RefreshOutcome::SkippedFresh);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,15 +39,16 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
+use crate::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, DEFAULT_VERIFY_CACHE_WRITE};
 use crate::error::Error;
 use crate::local::LocalCache;
-use crate::queue::InProcessQueue;
 use crate::queue::sidekiq::{SidekiqQueue, SidekiqWorker, Timestamps};
+use crate::queue::{InProcessQueue, RefreshQueue};
 use crate::store::{MemoryStore, NullStore, RedisStore};
 use crate::task::{Retry, TaskOptions};
 
@@ -100,7 +101,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             cache_alias: DEFAULT_CACHE_ALIAS.to_owned(),
-            verify_cache_write: true,
+            verify_cache_write: DEFAULT_VERIFY_CACHE_WRITE,
             task_queue: TaskQueue::InProcess,
             task_ignore_result: false,
             in_process: InProcessSettings::default(),
@@ -187,7 +188,7 @@ fn default_sidekiq_concurrency() -> usize {
     crate::queue::sidekiq::DEFAULT_CONCURRENCY
 }
 fn default_retry() -> Retry {
-    Retry::Enabled(true)
+    crate::queue::sidekiq::DEFAULT_RETRY
 }
 fn default_shutdown_timeout() -> u64 {
     crate::queue::sidekiq::DEFAULT_SHUTDOWN_TIMEOUT.as_secs()
@@ -330,42 +331,6 @@ impl Settings {
     /// # });
     /// ```
     pub async fn builder(&self) -> Result<Builder, Error> {
-        let mut builder = Builder::default()
-            .default_alias(self.cache_alias.clone())
-            .verify_cache_write(self.verify_cache_write);
-        for (alias, config) in &self.caches {
-            builder = match config {
-                CacheConfig::Memory { max_capacity } => {
-                    let mut store = MemoryStore::builder();
-                    if let Some(items) = max_capacity {
-                        store = store.max_capacity(*items);
-                    }
-                    builder.store(alias.clone(), store.build())
-                }
-                CacheConfig::Redis { url, key_prefix, timeout_ms, local } => {
-                    let mut store = RedisStore::builder(url.clone());
-                    if let Some(prefix) = key_prefix {
-                        store = store.key_prefix(prefix.clone());
-                    }
-                    if let Some(ms) = timeout_ms {
-                        store = store.timeout(Duration::from_millis(*ms));
-                    }
-                    let store = store.connect().await.map_err(|e| Error::Config {
-                        key: format!("{CONFIG_PATH}.caches.{alias}.url"),
-                        message: e.to_string(),
-                    })?;
-                    let builder = builder.store(alias.clone(), store);
-                    match local {
-                        Some(local) if local.ttl_ms > 0 => {
-                            local.check(&format!("{CONFIG_PATH}.caches.{alias}.local.ttl_ms"))?;
-                            builder.local_cache(alias.clone(), local.build())
-                        }
-                        _ => builder,
-                    }
-                }
-                CacheConfig::Null => builder.store(alias.clone(), NullStore),
-            };
-        }
         if !self.caches.contains_key(&self.cache_alias) {
             return Err(Error::Config {
                 key: format!("{CONFIG_PATH}.cache_alias"),
@@ -376,54 +341,60 @@ impl Settings {
                 ),
             });
         }
-        builder = match self.task_queue {
-            TaskQueue::InProcess => {
-                if self.in_process.concurrency == 0 {
-                    return Err(Error::Config {
-                        key: format!("{CONFIG_PATH}.in_process.concurrency"),
-                        message: "must be at least 1".to_owned(),
-                    });
-                }
-                builder.queue(InProcessQueue::builder().concurrency(self.in_process.concurrency).build())
-            }
-            TaskQueue::Sidekiq => {
-                let sidekiq = self.sidekiq()?;
-                let mut queue = SidekiqQueue::builder(sidekiq.url.clone())
-                    .default_queue(sidekiq.queues[0].clone())
-                    .default_retry(sidekiq.retry)
-                    .timestamps(sidekiq.timestamps)
-                    .timeout(Duration::from_millis(sidekiq.timeout_ms));
-                for (job, options) in &sidekiq.task_options {
-                    queue = queue.task_options(job.clone(), options.clone());
-                }
-                let queue = queue.connect().await.map_err(|e| Error::Config {
-                    key: format!("{CONFIG_PATH}.sidekiq.url"),
-                    message: e.to_string(),
-                })?;
-                builder.queue(queue)
-            }
-        };
-        Ok(builder)
+        let queue = self.queue_choice()?;
+        let mut builder = Builder::default()
+            .default_alias(self.cache_alias.clone())
+            .verify_cache_write(self.verify_cache_write);
+        for (alias, config) in &self.caches {
+            builder = config.connect(alias, builder).await?;
+        }
+        Ok(builder.queue_arc(queue.connect().await?))
     }
 
-    fn sidekiq(&self) -> Result<&SidekiqSettings, Error> {
-        let sidekiq = self.sidekiq.as_ref().ok_or_else(|| Error::Config {
-            key: format!("{CONFIG_PATH}.sidekiq"),
-            message: "required with `task_queue: sidekiq` (at least its `url`)".to_owned(),
-        })?;
-        if sidekiq.queues.is_empty() || sidekiq.queues.iter().any(String::is_empty) {
-            return Err(Error::Config {
-                key: format!("{CONFIG_PATH}.sidekiq.queues"),
-                message: "name at least one queue, and no empty names".to_owned(),
-            });
+    /// The refresh queue these settings choose, its settings checked: the one
+    /// place `task_queue` is read.
+    ///
+    /// ```
+    /// use cacheback::settings::{QueueChoice, Settings};
+    /// let settings = Settings::default();
+    /// assert!(matches!(settings.queue_choice().unwrap(), QueueChoice::InProcess(_)));
+    /// let sidekiq = Settings::from_json(serde_json::json!({ "task_queue": "sidekiq" })).unwrap();
+    /// let err = sidekiq.queue_choice().unwrap_err();
+    /// assert!(err.to_string().contains("initializers.cacheback.sidekiq"), "{err}");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`], naming the key: the chosen queue's settings are
+    /// missing or invalid.
+    pub fn queue_choice(&self) -> Result<QueueChoice<'_>, Error> {
+        match self.task_queue {
+            TaskQueue::InProcess => {
+                at_least_one(self.in_process.concurrency, "in_process.concurrency")?;
+                Ok(QueueChoice::InProcess(&self.in_process))
+            }
+            TaskQueue::Sidekiq => {
+                let sidekiq = self.sidekiq.as_ref().ok_or_else(|| Error::Config {
+                    key: format!("{CONFIG_PATH}.sidekiq"),
+                    message: "required with `task_queue: sidekiq` (at least its `url`)".to_owned(),
+                })?;
+                sidekiq.check()?;
+                Ok(QueueChoice::Sidekiq(sidekiq))
+            }
         }
-        if sidekiq.concurrency == 0 {
-            return Err(Error::Config {
-                key: format!("{CONFIG_PATH}.sidekiq.concurrency"),
-                message: "must be at least 1".to_owned(),
-            });
+    }
+
+    /// The Sidekiq settings, if Sidekiq is the [chosen](Self::queue_choice)
+    /// queue and its settings are valid.
+    ///
+    /// ```
+    /// assert!(cacheback::settings::Settings::default().chosen_sidekiq().is_none());
+    /// ```
+    pub fn chosen_sidekiq(&self) -> Option<&SidekiqSettings> {
+        match self.queue_choice() {
+            Ok(QueueChoice::Sidekiq(sidekiq)) => Some(sidekiq),
+            _ => None,
         }
-        Ok(sidekiq)
     }
 
     /// The worker these settings describe for `cache`: a [`SidekiqWorker`]
@@ -434,23 +405,185 @@ impl Settings {
     ///
     /// The Sidekiq settings are invalid or its Redis cannot be reached.
     pub async fn worker(&self, cache: Cacheback) -> Result<Option<SidekiqWorker>, Error> {
-        if self.task_queue != TaskQueue::Sidekiq {
-            return Ok(None);
+        match self.queue_choice()? {
+            QueueChoice::InProcess(_) => Ok(None),
+            QueueChoice::Sidekiq(sidekiq) => sidekiq.worker(cache).await.map(Some),
         }
-        let sidekiq = self.sidekiq()?;
-        let worker = SidekiqWorker::builder(cache, sidekiq.url.clone())
-            .queues(sidekiq.queues.clone())
-            .concurrency(sidekiq.concurrency)
-            .shutdown_timeout(Duration::from_secs(sidekiq.shutdown_timeout_secs))
-            .heartbeat_lifespan(Duration::from_secs(sidekiq.heartbeat_lifespan_secs))
-            .poll_interval(Duration::from_secs(sidekiq.poll_interval_secs.max(1)))
-            .timeout(Duration::from_millis(sidekiq.timeout_ms))
+    }
+}
+
+/// The refresh queue [`Settings::queue_choice`] picks, with its settings.
+///
+/// ```
+/// let settings = cacheback::settings::Settings::default();
+/// let choice = settings.queue_choice().unwrap();
+/// assert!(matches!(choice, cacheback::settings::QueueChoice::InProcess(s) if s.concurrency == 4));
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum QueueChoice<'a> {
+    /// `task_queue: in_process`.
+    InProcess(&'a InProcessSettings),
+    /// `task_queue: sidekiq`.
+    Sidekiq(&'a SidekiqSettings),
+}
+
+impl QueueChoice<'_> {
+    /// The queue, connected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the queue's URL when it cannot be reached.
+    pub async fn connect(self) -> Result<Arc<dyn RefreshQueue>, Error> {
+        Ok(match self {
+            QueueChoice::InProcess(in_process) => Arc::new(in_process.queue()),
+            QueueChoice::Sidekiq(sidekiq) => Arc::new(sidekiq.queue().await?),
+        })
+    }
+}
+
+impl InProcessSettings {
+    /// The queue these settings describe.
+    ///
+    /// # Panics
+    ///
+    /// With a concurrency of 0, which [`Settings::from_json`] lets through and
+    /// [`Settings::queue_choice`] refuses.
+    ///
+    /// ```
+    /// let queue = cacheback::settings::InProcessSettings::default().queue();
+    /// assert_eq!(queue.pending(), 0);
+    /// ```
+    pub fn queue(&self) -> InProcessQueue {
+        InProcessQueue::builder().concurrency(self.concurrency).build()
+    }
+}
+
+impl SidekiqSettings {
+    fn check(&self) -> Result<(), Error> {
+        if self.queues.is_empty() || self.queues.iter().any(String::is_empty) {
+            return Err(Error::Config {
+                key: format!("{CONFIG_PATH}.sidekiq.queues"),
+                message: "name at least one queue, and no empty names".to_owned(),
+            });
+        }
+        at_least_one(self.concurrency, "sidekiq.concurrency")
+    }
+
+    /// The queue these settings describe, connected to its Redis: refreshes
+    /// go to the first of `queues` unless a job's task options say otherwise.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let settings: cacheback::settings::SidekiqSettings =
+    ///     serde_json::from_value(serde_json::json!({"url": "redis://127.0.0.1:6379"})).unwrap();
+    /// let queue = settings.queue().await.unwrap();
+    /// # let _ = queue;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `sidekiq.url` when its Redis cannot be reached.
+    pub async fn queue(&self) -> Result<SidekiqQueue, Error> {
+        let mut queue = SidekiqQueue::builder(self.url.clone())
+            .default_queue(self.queues.first().map_or(crate::queue::sidekiq::DEFAULT_QUEUE, String::as_str))
+            .default_retry(self.retry)
+            .timestamps(self.timestamps)
+            .timeout(Duration::from_millis(self.timeout_ms));
+        for (job, options) in &self.task_options {
+            queue = queue.task_options(job.clone(), options.clone());
+        }
+        queue.connect().await.map_err(|e| self.url_error(e))
+    }
+
+    /// The worker these settings describe for `cache`, connected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the key: the settings are invalid, or
+    /// `sidekiq.url` cannot be reached.
+    pub async fn worker(&self, cache: Cacheback) -> Result<SidekiqWorker, Error> {
+        self.check()?;
+        SidekiqWorker::builder(cache, self.url.clone())
+            .queues(self.queues.clone())
+            .concurrency(self.concurrency)
+            .shutdown_timeout(Duration::from_secs(self.shutdown_timeout_secs))
+            .heartbeat_lifespan(Duration::from_secs(self.heartbeat_lifespan_secs))
+            .poll_interval(Duration::from_secs(self.poll_interval_secs.max(1)))
+            .timeout(Duration::from_millis(self.timeout_ms))
             .connect()
             .await
-            .map_err(|e| Error::Config {
-                key: format!("{CONFIG_PATH}.sidekiq.url"),
-                message: e.to_string(),
-            })?;
-        Ok(Some(worker))
+            .map_err(|e| self.url_error(e))
     }
+
+    fn url_error(&self, error: impl std::fmt::Display) -> Error {
+        Error::Config { key: format!("{CONFIG_PATH}.sidekiq.url"), message: error.to_string() }
+    }
+}
+
+impl CacheConfig {
+    /// Adds the store these settings describe to `builder` under `alias`,
+    /// connected: the one place a `backend` becomes a store.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use cacheback::settings::CacheConfig;
+    /// let builder = CacheConfig::Memory { max_capacity: Some(10) }
+    ///     .connect("default", cacheback::Cacheback::builder())
+    ///     .await
+    ///     .unwrap();
+    /// assert!(builder.build().unwrap().store("default").is_ok());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the key: the store cannot be reached, or a
+    /// setting is out of range.
+    pub async fn connect(&self, alias: &str, builder: Builder) -> Result<Builder, Error> {
+        let key = |field: &str| format!("{CONFIG_PATH}.caches.{alias}.{field}");
+        Ok(match self {
+            CacheConfig::Memory { max_capacity } => {
+                let mut store = MemoryStore::builder();
+                if let Some(items) = max_capacity {
+                    store = store.max_capacity(*items);
+                }
+                builder.store(alias, store.build())
+            }
+            CacheConfig::Redis { url, key_prefix, timeout_ms, local } => {
+                let mut store = RedisStore::builder(url.clone());
+                if let Some(prefix) = key_prefix {
+                    store = store.key_prefix(prefix.clone());
+                }
+                if let Some(ms) = timeout_ms {
+                    store = store.timeout(Duration::from_millis(*ms));
+                }
+                if let Some(local) = local {
+                    local.check(&key("local.ttl_ms"))?;
+                }
+                let store = store
+                    .connect()
+                    .await
+                    .map_err(|e| Error::Config { key: key("url"), message: e.to_string() })?;
+                match local.as_ref().filter(|local| local.ttl_ms > 0) {
+                    Some(local) => builder.store(alias, store).local_cache(alias, local.build()),
+                    None => builder.store(alias, store),
+                }
+            }
+            CacheConfig::Null => builder.store(alias, NullStore),
+        })
+    }
+}
+
+/// `value` if it is at least 1, else the error naming `key` (under
+/// `initializers.cacheback`).
+fn at_least_one(value: usize, key: &str) -> Result<(), Error> {
+    if value == 0 {
+        return Err(Error::Config {
+            key: format!("{CONFIG_PATH}.{key}"),
+            message: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(())
 }

@@ -128,6 +128,20 @@ impl Mode {
     }
 }
 
+/// The `cacheback.refresh` span of a refresh of `job`'s item `key`, its
+/// `outcome` recorded when it ends: the one definition for a synchronous
+/// refresh (in the caller) and a queued one (in the worker).
+pub(crate) fn refresh_span(job: &str, key: &str, mode: Mode) -> tracing::Span {
+    tracing::info_span!(
+        target: "cacheback",
+        "cacheback.refresh",
+        job = %job,
+        key = %key,
+        mode = mode.as_str(),
+        outcome = tracing::field::Empty,
+    )
+}
+
 /// How a refresh ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {

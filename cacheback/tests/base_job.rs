@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use cacheback::key::{ByIdentity, Identity};
-use cacheback::queue::RefreshPayload;
-use cacheback::{CacheStatus, Dispatch, Error, FetchError, Job, RefreshOutcome, TaskOptions};
+use cacheback::queue::{RefreshOutcome, RefreshPayload};
+use cacheback::{CacheStatus, Dispatch, Error, FetchError, Job, TaskOptions};
 use common::*;
 
 on_every_store!(

@@ -417,7 +417,7 @@ async fn function_job_fetch_on_miss_per_instance(backend: Backend) {
     );
     assert_eq!(job.get(&foo()).await.unwrap(), None);
     let payload = fx.queue.pending_payloads().remove(0);
-    assert_eq!(registered.perform(&payload).await.unwrap(), cacheback::RefreshOutcome::Refreshed);
+    assert_eq!(registered.perform(&payload).await.unwrap(), cacheback::queue::RefreshOutcome::Refreshed);
     let item = job.raw_get(&foo()).await.unwrap().unwrap();
     assert_eq!(item.data.as_deref().map(String::as_str), Some("JOB-EXECUTED:foo"));
     assert_eq!(item.expiry, fx.cache.now() + 7.0, "the worker used the instance's lifetime");

@@ -331,7 +331,7 @@ async fn async_refresh_through_the_queue(db: Db) {
         .register_model::<DummyModel>()
         .build()
         .unwrap();
-    assert_eq!(worker.perform(&payload).await.unwrap(), cacheback::RefreshOutcome::Refreshed);
+    assert_eq!(worker.perform(&payload).await.unwrap(), cacheback::queue::RefreshOutcome::Refreshed);
     let rows = job.get(&filters).await.unwrap().unwrap();
     assert_eq!(rows.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["Item_2"]);
     let item = job.raw_get(&filters).await.unwrap().unwrap();

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use cacheback::{CacheStatus, Job, RefreshOutcome};
+use cacheback::queue::RefreshOutcome;
+use cacheback::{CacheStatus, Job};
 use common::*;
 use futures::future::join_all;
 

@@ -227,7 +227,7 @@ fn a_queued_refresh_of_an_item_refreshed_since_is_skipped() {
         let mut payload = RefreshPayload::new(job(), serde_json::json!([1]), handle.key(&(1,)).unwrap());
         payload.queued_at = Some(T0 - 1.0);
         handle.set(&(1,), 7).await.unwrap();
-        assert_eq!(cache.perform(&payload).await.unwrap(), cacheback::RefreshOutcome::SkippedFresh);
+        assert_eq!(cache.perform(&payload).await.unwrap(), cacheback::queue::RefreshOutcome::SkippedFresh);
     });
     let job = job();
     let skipped = [("job", job.as_str()), ("mode", "queued"), ("outcome", "skipped_fresh")];

@@ -5,7 +5,8 @@
 
 mod common;
 
-use cacheback::{CacheStatus, Dispatch, RefreshOutcome};
+use cacheback::queue::RefreshOutcome;
+use cacheback::{CacheStatus, Dispatch};
 use common::*;
 
 on_every_store!(

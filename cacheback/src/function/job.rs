@@ -170,12 +170,7 @@ impl crate::Builder {
     fn register_cached_fn<F: CachedFn<M>, M: 'static>(self, function: F) -> Self {
         self.register_with(move |state, cache: &Cacheback| {
             let options: Options = serde_json::from_value(state.clone())?;
-            let context = cache.extension::<F::Context>().ok_or_else(|| {
-                format!(
-                    "no context of type `{}` among the engine's extensions",
-                    std::any::type_name::<F::Context>()
-                )
-            })?;
+            let context = cache.required_extension::<F::Context>()?;
             Ok(FunctionJob::<F, M>::build(function, (*context).clone()).with_options(options))
         })
     }

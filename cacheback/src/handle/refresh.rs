@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::field::Empty;
 use tracing::{Instrument, debug, error, warn};
 
 use super::{Fresh, JobHandle, Slot};
@@ -13,7 +12,7 @@ use crate::error::Error;
 use crate::item::CachedItem;
 use crate::job::{Dispatch, Job};
 use crate::payload::{RefreshOutcome, RefreshPayload};
-use crate::telemetry::{Claim, Mode, Outcome};
+use crate::telemetry::{self, Claim, Mode, Outcome};
 
 /// The first pause of a process waiting for another's fill of a cold key; it
 /// doubles up to [`FILL_POLL_MAX`].
@@ -172,15 +171,9 @@ impl<J: Job> JobHandle<J> {
         mode: Mode,
         refresh: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        // A worker's refresh has its span from `Cacheback::perform`.
         let span = match mode {
-            Mode::Sync => tracing::info_span!(
-                target: "cacheback",
-                "cacheback.refresh",
-                job = %J::name(),
-                key = %slot.key,
-                mode = mode.as_str(),
-                outcome = Empty,
-            ),
+            Mode::Sync => telemetry::refresh_span(&J::name(), &slot.key, mode),
             Mode::Queued => tracing::Span::none(),
         };
         let started = Instant::now();

@@ -12,7 +12,7 @@ use loco_rs::logger::LogLevel;
 use crate::engine::{Builder, Cacheback};
 use crate::error::Error;
 use crate::queue::sidekiq::WorkerHandle;
-use crate::settings::{Settings, TaskQueue};
+use crate::settings::Settings;
 
 type Configure = dyn Fn(Builder, &AppContext) -> Builder + Send + Sync;
 
@@ -187,7 +187,7 @@ fn to_loco(err: Error) -> loco_rs::Error {
 /// would wait in Redis forever.
 fn worker_mode_problem(ctx: &AppContext, settings: &Settings) -> Option<String> {
     let mode = &ctx.config.workers.mode;
-    if settings.task_queue != TaskQueue::Sidekiq || *mode == WorkerMode::BackgroundQueue {
+    if settings.chosen_sidekiq().is_none() || *mode == WorkerMode::BackgroundQueue {
         return None;
     }
     Some(format!(

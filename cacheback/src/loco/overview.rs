@@ -3,11 +3,9 @@
 //! [`CachebackTask`](super::CachebackTask)) and what an app's own admin
 //! page can show.
 
-use std::time::Duration;
-
-use crate::error::QueueError;
-use crate::queue::sidekiq::{SidekiqQueue, SidekiqStats};
-use crate::settings::{Settings, TaskQueue};
+use crate::error::Error;
+use crate::queue::sidekiq::SidekiqStats;
+use crate::settings::{QueueChoice, Settings};
 
 /// The refresh queue of the settings, and its numbers where another process
 /// can read them.
@@ -42,8 +40,7 @@ pub enum QueueOverview {
 /// assert!(cacheback::loco::overview_queue_names(&settings).is_empty());
 /// ```
 pub fn overview_queue_names(settings: &Settings) -> Vec<String> {
-    let Some(sidekiq) = settings.sidekiq.as_ref().filter(|_| settings.task_queue == TaskQueue::Sidekiq)
-    else {
+    let Some(sidekiq) = settings.chosen_sidekiq() else {
         return Vec::new();
     };
     let mut names = sidekiq.queues.clone();
@@ -71,20 +68,16 @@ pub fn overview_queue_names(settings: &Settings) -> Vec<String> {
 ///
 /// # Errors
 ///
-/// With Sidekiq: its settings are missing, or its Redis cannot be reached or
-/// refuses a read.
-pub async fn queue_overview(settings: &Settings) -> Result<QueueOverview, QueueError> {
-    if settings.task_queue != TaskQueue::Sidekiq {
-        return Ok(QueueOverview::InProcess { concurrency: settings.in_process.concurrency });
-    }
-    let Some(sidekiq) = settings.sidekiq.as_ref() else {
-        return Err(QueueError::new(
-            "`initializers.cacheback.sidekiq` is required with `task_queue: sidekiq`",
-        ));
+/// The queue's settings are invalid ([`Error::Config`]); with Sidekiq, its
+/// Redis cannot be reached ([`Error::Config`]) or refuses a read
+/// ([`Error::QueueUnavailable`]).
+pub async fn queue_overview(settings: &Settings) -> Result<QueueOverview, Error> {
+    let sidekiq = match settings.queue_choice()? {
+        QueueChoice::InProcess(in_process) => {
+            return Ok(QueueOverview::InProcess { concurrency: in_process.concurrency });
+        }
+        QueueChoice::Sidekiq(sidekiq) => sidekiq,
     };
-    let queue = SidekiqQueue::builder(sidekiq.url.clone())
-        .timeout(Duration::from_millis(sidekiq.timeout_ms))
-        .connect()
-        .await?;
-    Ok(QueueOverview::Sidekiq(queue.stats(&overview_queue_names(settings)).await?))
+    let stats = sidekiq.queue().await?.stats(&overview_queue_names(settings)).await;
+    Ok(QueueOverview::Sidekiq(stats.map_err(|source| Error::QueueUnavailable { source })?))
 }

@@ -10,7 +10,7 @@ use super::overview::{QueueOverview, queue_overview};
 use crate::engine::Cacheback;
 use crate::error::Error;
 use crate::queue::sidekiq::SidekiqQueue;
-use crate::settings::{Settings, TaskQueue};
+use crate::settings::{QueueChoice, Settings};
 
 /// The usage, as `cargo loco task` lists it.
 const USAGE: &str = "operate the cache and its queue: command:stats | command:invalidate job:<name> \
@@ -127,7 +127,7 @@ impl Task for CachebackTask {
                 let alias = required(vars, "alias", command)?;
                 let store = cache.store(alias).map_err(fail)?;
                 store.clear().await.map_err(|source| {
-                    fail(Error::Store { alias: alias.to_owned(), op: "clear", key: String::new(), source })
+                    fail(Error::StoreAdmin { alias: alias.to_owned(), op: "clear", source })
                 })?;
                 println!("cache {alias}: cleared");
                 Ok(())
@@ -148,24 +148,19 @@ impl Task for CachebackTask {
 
 /// The Sidekiq queue of `settings`, or why there is none.
 async fn sidekiq(settings: &Settings) -> loco_rs::Result<SidekiqQueue> {
-    let sidekiq = settings.sidekiq.as_ref().filter(|_| settings.task_queue == TaskQueue::Sidekiq);
-    let Some(sidekiq) = sidekiq else {
-        return Err(fail(
+    match settings.queue_choice().map_err(fail)? {
+        QueueChoice::Sidekiq(sidekiq) => sidekiq.queue().await.map_err(fail),
+        _ => Err(fail(
             "`initializers.cacheback.task_queue` is not `sidekiq`: the in-process queue has no dead set",
-        ));
-    };
-    SidekiqQueue::builder(sidekiq.url.clone())
-        .timeout(std::time::Duration::from_millis(sidekiq.timeout_ms))
-        .connect()
-        .await
-        .map_err(fail)
+        )),
+    }
 }
 
 async fn stats(cache: &Cacheback, settings: &Settings) -> loco_rs::Result<()> {
     for alias in cache.aliases() {
         let store = cache.store(&alias).map_err(fail)?;
         let count = store.item_count().await.map_err(|source| {
-            fail(Error::Store { alias: alias.clone(), op: "count the items of", key: String::new(), source })
+            fail(Error::StoreAdmin { alias: alias.clone(), op: "count the items of", source })
         })?;
         let default = if alias == cache.default_alias() { " (default)" } else { "" };
         match count {

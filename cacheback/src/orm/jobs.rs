@@ -233,10 +233,7 @@ impl crate::Builder {
         E::Model: Serialize + DeserializeOwned + Sync,
     {
         fn db(cache: &crate::Cacheback) -> Result<DatabaseConnection, FetchError> {
-            let db = cache
-                .extension::<DatabaseConnection>()
-                .ok_or("no DatabaseConnection among the engine's extensions")?;
-            Ok((*db).clone())
+            Ok((*cache.required_extension::<DatabaseConnection>()?).clone())
         }
         self.register_with(|state, cache| Ok(QuerySetGetJob::<E>(QuerySet::from_state(db(cache)?, state)?)))
             .register_with(|state, cache| {

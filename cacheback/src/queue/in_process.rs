@@ -70,10 +70,17 @@ pub struct InProcessQueueBuilder {
 }
 
 impl InProcessQueueBuilder {
-    /// How many refreshes run at once (at least 1).
+    /// How many refreshes run at once (default [`DEFAULT_CONCURRENCY`], 4).
+    ///
+    /// # Panics
+    ///
+    /// If `concurrency` is 0: a queue that runs nothing is a mistake, not a
+    /// setting (`in_process.concurrency: 0` in the settings is an error that
+    /// names the key).
     #[must_use]
     pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
+        assert!(concurrency > 0, "an in-process queue's concurrency must be at least 1");
+        self.concurrency = concurrency;
         self
     }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 
 use crate::error::{Error, QueueError};
-use crate::payload::RefreshOutcome;
+pub use crate::payload::RefreshOutcome;
 pub use crate::payload::RefreshPayload;
 use crate::task::TaskOptions;
 
@@ -29,7 +29,8 @@ pub use self::in_process::{DEFAULT_CONCURRENCY, InProcessQueue, InProcessQueueBu
 /// use std::sync::Arc;
 /// use async_trait::async_trait;
 /// use cacheback::queue::{Performer, RefreshPayload};
-/// use cacheback::{Error, RefreshOutcome};
+/// use cacheback::Error;
+/// use cacheback::queue::RefreshOutcome;
 ///
 /// /// Counts what it is given and refreshes nothing.
 /// struct Counting(std::sync::atomic::AtomicUsize);

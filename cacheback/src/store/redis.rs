@@ -155,7 +155,8 @@ impl CacheStore for RedisStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        let value: Option<Vec<u8>> = self.conn.clone().get(self.item_key(key)).await?;
+        let value: Option<Vec<u8>> =
+            self.conn.clone().get(self.item_key(key)).await.map_err(StoreError::redis)?;
         Ok(value.map(|v| StoredValue::Encoded(Bytes::from(v))))
     }
 
@@ -164,7 +165,12 @@ impl CacheStore for RedisStore {
             return Err(StoreError::new("RedisStore stores encoded values only"));
         };
         let opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(ttl)));
-        let () = self.conn.clone().set_options(self.item_key(key), bytes.as_ref(), opts).await?;
+        let () = self
+            .conn
+            .clone()
+            .set_options(self.item_key(key), bytes.as_ref(), opts)
+            .await
+            .map_err(StoreError::redis)?;
         Ok(())
     }
 
@@ -191,12 +197,13 @@ impl CacheStore for RedisStore {
             .arg(bytes.as_ref())
             .arg(millis(ttl))
             .invoke_async(&mut self.conn.clone())
-            .await?;
+            .await
+            .map_err(StoreError::redis)?;
         Ok(won == 1)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let _: i64 = self.conn.clone().del(self.item_key(key)).await?;
+        let _: i64 = self.conn.clone().del(self.item_key(key)).await.map_err(StoreError::redis)?;
         Ok(())
     }
 
@@ -215,18 +222,24 @@ impl CacheStore for RedisStore {
             .arg(token)
             .arg(millis(ttl))
             .invoke_async(&mut self.conn.clone())
-            .await?;
+            .await
+            .map_err(StoreError::redis)?;
         Ok(won == 1)
     }
 
     async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        let _: i64 =
-            release_script().key(self.lock_key(key)).arg(token).invoke_async(&mut self.conn.clone()).await?;
+        let _: i64 = release_script()
+            .key(self.lock_key(key))
+            .arg(token)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(StoreError::redis)?;
         Ok(())
     }
 
     async fn is_claimed(&self, key: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let held: Option<String> = self.conn.clone().get(self.lock_key(key)).await?;
+        let held: Option<String> =
+            self.conn.clone().get(self.lock_key(key)).await.map_err(StoreError::redis)?;
         Ok(held.as_deref().and_then(claim_until).is_some_and(|until| until > now))
     }
 
@@ -241,7 +254,11 @@ impl CacheStore for RedisStore {
             while let Some(at) = cursor {
                 let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
                 if !keys.is_empty() {
-                    let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+                    let _: i64 = redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(StoreError::redis)?;
                 }
                 cursor = next;
             }
@@ -250,7 +267,8 @@ impl CacheStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        let _: String =
+            redis::cmd("PING").query_async(&mut self.conn.clone()).await.map_err(StoreError::redis)?;
         Ok(())
     }
 
@@ -298,7 +316,8 @@ async fn scan_page(
         .arg("COUNT")
         .arg(500)
         .query_async(conn)
-        .await?;
+        .await
+        .map_err(StoreError::redis)?;
     Ok(((next != 0).then_some(next), keys))
 }
 

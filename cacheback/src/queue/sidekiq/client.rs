@@ -73,7 +73,7 @@ impl SidekiqQueue {
         SidekiqQueueBuilder {
             url: url.into(),
             default_queue: DEFAULT_QUEUE.to_owned(),
-            default_retry: Retry::Enabled(true),
+            default_retry: super::DEFAULT_RETRY,
             per_job: HashMap::new(),
             timeout: crate::connection::DEFAULT_TIMEOUT,
             timestamps: Timestamps::default(),

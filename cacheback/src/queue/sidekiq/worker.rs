@@ -138,10 +138,17 @@ impl SidekiqWorkerBuilder {
         self
     }
 
-    /// How many refreshes run at once (default 10, at least 1).
+    /// How many refreshes run at once (default [`DEFAULT_CONCURRENCY`], 10).
+    ///
+    /// # Panics
+    ///
+    /// If `concurrency` is 0: a worker that runs nothing is a mistake, not
+    /// a setting (`sidekiq.concurrency: 0` in the settings is an error that
+    /// names the key).
     #[must_use]
     pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
+        assert!(concurrency > 0, "a Sidekiq worker's concurrency must be at least 1");
+        self.concurrency = concurrency;
         self
     }
 
