@@ -190,7 +190,7 @@ async fn sidekiq_needs_its_settings() {
 }
 
 /// Either queue refuses a concurrency of 0 in the settings (the builders,
-/// called from code, raise it to 1).
+/// called from code, panic on it: `builder_concurrency_zero_panics`).
 #[tokio::test]
 async fn in_process_concurrency_must_be_positive() {
     let err = start_up_error(json!({ "in_process": { "concurrency": 0 } })).await;
@@ -551,4 +551,12 @@ async fn other_failures_are_a_generic_500() {
             assert!(!body.contains(internal), "{internal} in {body}");
         }
     }
+}
+
+/// A builder's concurrency of 0 is a programmer's mistake: a documented panic,
+/// never a queue that silently runs one at a time.
+#[test]
+#[should_panic(expected = "concurrency must be at least 1")]
+fn builder_concurrency_zero_panics() {
+    let _ = cacheback::queue::InProcessQueue::builder().concurrency(0);
 }

@@ -26,7 +26,7 @@ pub enum QueueOverview {
         concurrency: usize,
     },
     /// `task_queue: sidekiq`: the numbers of its Redis
-    /// ([`SidekiqQueue::stats`]), for `sidekiq.queues` and the queues named
+    /// ([`SidekiqQueue::stats`](crate::queue::sidekiq::SidekiqQueue::stats)), for `sidekiq.queues` and the queues named
     /// in `sidekiq.task_options`, in that order.
     Sidekiq(SidekiqStats),
 }

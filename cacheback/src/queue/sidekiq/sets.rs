@@ -103,7 +103,11 @@ pub(super) async fn retry_or_bury(
         serde_json::to_string(&msg).map_err(|e| QueueError::with_source("the job does not serialize", e))?;
     if !exhausted {
         let jitter = u32::from(blake3::hash(msg.jid.as_bytes()).as_bytes()[0]) + count;
-        let when = at + retry_delay(count, jitter).as_secs_f64();
+        let delay = retry_delay(count, jitter).as_secs_f64();
+        // At least the whole delay after the failure: `at + delay` can round
+        // to one unit below it (at 1.7e9 s, a unit is 2.4e-7 s).
+        let when = at + delay;
+        let when = if when - at < delay { when.next_up() } else { when };
         let () = conn
             .zadd("retry", json, when)
             .await
