@@ -30,7 +30,7 @@ const NONE: &str = "—";
 pub async fn show(State(ctx): State<Arc<AppContext>>) -> Result<Response> {
     let cache = cacheback::loco::from_context(&ctx)
         .ok_or_else(|| Error::Message("cacheback is not initialized".to_owned()))?;
-    let settings = cacheback::loco::settings(&ctx).map_err(|e| Error::Message(format!("cacheback: {e}")))?;
+    let settings = cacheback::loco::settings(&ctx)?;
     let metrics = Metrics::from_context(&ctx);
     let samples = match &metrics {
         Some(metrics) => Some(metrics.samples().map_err(|e| Error::Message(format!("/metrics: {e}")))?),

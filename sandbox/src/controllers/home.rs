@@ -15,13 +15,11 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::handler::Handler;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get_service;
 use cacheback::function::FunctionJob;
 use cacheback::orm::{Filters, QuerySetFilterJob};
 use cacheback::{Job, JobHandle, Lookup};
-use loco_rs::controller::ErrorDetail;
 use loco_rs::prelude::*;
 
 use crate::cached::{KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
@@ -60,7 +58,7 @@ pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery
             }
         }
     } else if params.has("decorator") {
-        let job = decorated::job(&db).map_err(cache_error)?;
+        let job = decorated::job(&db)?;
         lookup(View::Decorator, &job, &("3".to_owned(),)).await?
     } else {
         let delay = Settings::from_context(&ctx)?.vanilla_delay();
@@ -85,7 +83,7 @@ async fn lookup<J: Job<Output = Vec<Model>>>(
     handle: &JobHandle<J>,
     args: &J::Args,
 ) -> Result<Found> {
-    let lookup = handle.lookup(args).await.map_err(cache_error)?;
+    let lookup = handle.lookup(args).await?;
     Ok(Found { view, job: J::name(), lookup, now: handle.cache().now() })
 }
 
@@ -146,26 +144,6 @@ fn bad_request(err: impl std::fmt::Display) -> Error {
     Error::BadRequest(err.to_string())
 }
 
-/// Bad arguments (a key that cannot be built) are the client's fault. A
-/// fetch that fails (the database is down) with nothing cached to serve is a
-/// 503 whose body says nothing internal; the cause is logged.
-fn cache_error(err: cacheback::Error) -> Error {
-    match err {
-        cacheback::Error::Key { .. } => bad_request(err),
-        cacheback::Error::Fetch { .. } => {
-            tracing::error!(error = %err, "the page's data cannot be read");
-            Error::CustomError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorDetail::new(
-                    "service_unavailable",
-                    "The data behind this page is unavailable; try again shortly.",
-                ),
-            )
-        }
-        other => Error::Message(other.to_string()),
-    }
-}
-
 /// The routes.
 ///
 /// `index` is mounted as a service over an `Arc<AppContext>` rather than with
@@ -179,9 +157,15 @@ pub fn routes(ctx: &AppContext) -> Routes {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
     use axum::response::IntoResponse;
 
     use super::*;
+
+    /// The handlers' `?` on a cacheback error: cacheback's own conversion.
+    fn response(err: cacheback::Error) -> Response {
+        Error::from(err).into_response()
+    }
 
     #[tokio::test]
     async fn a_failed_fetch_is_a_503_that_says_nothing_internal() {
@@ -190,7 +174,7 @@ mod tests {
             key: "Item_1".into(),
             source: std::sync::Arc::new(std::io::Error::other("connection refused: postgres://secret@db")),
         };
-        let response = cache_error(err).into_response();
+        let response = response(err);
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
         let body = String::from_utf8_lossy(&body);
@@ -204,6 +188,12 @@ mod tests {
     async fn a_key_that_cannot_be_built_is_a_400() {
         let err =
             cacheback::Error::Key { job: "j".into(), message: "`name` must be 1 to 200 bytes long".into() };
-        assert_eq!(cache_error(err).into_response().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response(err).status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_does_not_fit_is_a_400() {
+        let err = cacheback::Error::Call { job: "j".into(), message: "expected 1 argument, got 2".into() };
+        assert_eq!(response(err).status(), StatusCode::BAD_REQUEST);
     }
 }

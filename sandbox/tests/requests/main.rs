@@ -1,8 +1,10 @@
 //! Every endpoint of the sandbox over HTTP (loco's test server, test config:
 //! SQLite, in-memory cache, in-process queue, metrics on), with insta
-//! snapshots.
+//! snapshots; and its error responses (`errors`: a store on the test Redis,
+//! `CACHEBACK_TEST_REDIS_URL`, made to fail).
 
 mod dashboard;
+mod errors;
 mod home;
 mod metrics;
 
