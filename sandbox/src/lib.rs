@@ -8,11 +8,9 @@
 
 pub mod app;
 pub mod cached;
-pub mod chart;
 pub mod config;
 pub mod controllers;
+pub mod dashboard;
 pub mod initializers;
 pub mod models;
-pub mod prometheus;
-pub mod stats;
 pub mod views;

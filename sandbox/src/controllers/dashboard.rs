@@ -17,11 +17,11 @@ use axum::routing::get_service;
 use cacheback::loco::{QueueOverview, queue_overview};
 use loco_rs::prelude::*;
 
-use crate::chart;
+use crate::dashboard::chart;
+use crate::dashboard::prometheus::Sample;
+use crate::dashboard::stats::{self, JobStats};
 use crate::initializers::metrics::Metrics;
-use crate::prometheus::Sample;
-use crate::stats::{self, JobStats};
-use crate::views::{self, DashboardData, JobRow, QueueRow};
+use crate::views::dashboard::{self as view, DashboardData, JobRow, QueueRow};
 
 /// Shown for a number there is none of.
 const NONE: &str = "—";
@@ -49,7 +49,7 @@ pub async fn show(State(ctx): State<Arc<AppContext>>) -> Result<Response> {
             data.queue_error = Some(err.to_string());
         }
     }
-    views::dashboard(&data)
+    view::show(&data)
 }
 
 /// A row per job: every registered one (none may have run yet) and every
@@ -136,7 +136,7 @@ mod tests {
     use cacheback::queue::sidekiq::{QueueStats, SidekiqStats};
 
     use super::*;
-    use crate::prometheus::parse;
+    use crate::dashboard::prometheus::parse;
 
     #[test]
     fn a_row_per_registered_or_measured_job() {

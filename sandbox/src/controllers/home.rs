@@ -25,7 +25,7 @@ use loco_rs::prelude::*;
 use crate::cached::{KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
 use crate::config::Settings;
 use crate::models::dummy_models::{self, Model};
-use crate::views::{self, Read, View};
+use crate::views::home::{self as view, Read, View};
 
 /// The page: the items one of the jobs returns (nothing yet on a miss being
 /// refreshed), and what the read found: the job, HIT/STALE/MISS, the data's
@@ -65,7 +65,7 @@ pub async fn index(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery
         lookup(View::Vanilla, &cache.job(VanillaJob { db, delay }), &()).await?
     };
     let uri = query.as_deref().map_or_else(|| "/".to_owned(), |q| format!("/?{q}"));
-    views::index(&found.read(&uri))
+    view::index(&found.read(&uri))
 }
 
 /// One read, with the engine's time of it.

@@ -21,10 +21,10 @@ use loco_rs::app::{AppContext, Initializer};
 use loco_rs::{Error, Result};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::chart::{History, INTERVAL, Point};
 use crate::config::Settings;
-use crate::prometheus::{self, ParseError, Sample};
-use crate::stats;
+use crate::dashboard::chart::{History, INTERVAL, Point};
+use crate::dashboard::prometheus::{self, ParseError, Sample};
+use crate::dashboard::stats;
 
 /// The process's recorder. A recorder is process-wide and installed once;
 /// the app may boot several times in one process (the request tests do),

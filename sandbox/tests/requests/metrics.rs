@@ -2,7 +2,7 @@
 
 use loco_rs::testing::prelude::*;
 use sandbox::app::App;
-use sandbox::prometheus::parse;
+use sandbox::dashboard::prometheus::parse;
 
 use crate::TURN;
 use crate::home::until_filled;

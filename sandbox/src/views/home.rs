@@ -1,12 +1,4 @@
-//! askama views: the page `/` ([`index`]) and the dashboard `/_cacheback`
-//! ([`dashboard`]), both on `templates/base.html`, which holds the nav and
-//! the stylesheet.
-//!
-//! The stylesheet is an inline `<style>` block of the base template rather
-//! than a file under `assets/`: loco serves files only through its `static`
-//! middleware, which every environment's config would have to turn on (with
-//! a folder and a fallback), for twenty lines that ride along with each page
-//! at no extra request.
+//! The page `/`: what one read of the cache found, and its items.
 
 use std::fmt::Display;
 use std::sync::LazyLock;
@@ -17,6 +9,7 @@ use cacheback::CacheStatus;
 use chrono::format::{Item, StrftimeItems};
 use loco_rs::prelude::*;
 
+use super::{Link, nav, render};
 use crate::models::dummy_models::Model;
 
 /// The views of `/`, by the query that picks them.
@@ -98,7 +91,7 @@ impl View {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Self::Vanilla => "vanilla",
             Self::Keyed => "keyed",
@@ -108,22 +101,6 @@ impl View {
             Self::Decorator => "decorator",
         }
     }
-}
-
-/// A link of the nav.
-struct Link {
-    href: &'static str,
-    label: &'static str,
-    current: bool,
-}
-
-/// The nav: every view, then the dashboard.
-fn nav(current: Option<View>) -> Vec<Link> {
-    View::ALL
-        .iter()
-        .map(|&view| Link { href: view.href(), label: view.label(), current: current == Some(view) })
-        .chain([Link { href: "/_cacheback", label: "dashboard", current: current.is_none() }])
-        .collect()
 }
 
 /// What one read of the cache found: what the page `/` shows.
@@ -238,133 +215,5 @@ pub fn index(read: &Read<'_>) -> Result<Response> {
         pending: read.pending,
         items: read.items,
     };
-    format::html(&page.render().map_err(|e| Error::Message(format!("template: {e}")))?)
-}
-
-/// One row of the dashboard's jobs, formatted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRow {
-    /// `Job::name()`.
-    pub name: String,
-    /// HITs.
-    pub hits: u64,
-    /// STALEs.
-    pub stales: u64,
-    /// MISSes.
-    pub misses: u64,
-    /// HITs per lookup, as a percentage, or `—`.
-    pub ratio: String,
-    /// Refreshes run.
-    pub refreshes: u64,
-    /// Refreshes whose fetch failed.
-    pub failures: u64,
-    /// Median refresh duration, or `—`.
-    pub p50: String,
-    /// 99th percentile, or `—`.
-    pub p99: String,
-}
-
-/// One row of the dashboard's queues, formatted (`—`: nothing to show).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct QueueRow {
-    /// The queue's name.
-    pub name: String,
-    /// Refreshes waiting (and, in process, running).
-    pub depth: String,
-    /// What `depth` counts.
-    pub depth_title: Option<String>,
-    /// Jobs waiting to be retried.
-    pub retry: String,
-    /// Jobs in the dead set.
-    pub dead: String,
-    /// What `dead` holds.
-    pub dead_title: Option<String>,
-    /// Workers.
-    pub workers: String,
-    /// What `workers` counts.
-    pub workers_title: Option<String>,
-}
-
-/// `/_cacheback`.
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct Dashboard<'a> {
-    metrics_on: bool,
-    jobs: &'a [JobRow],
-    chart: &'a str,
-    queue_note: &'a str,
-    queue_error: Option<&'a str>,
-    queues: &'a [QueueRow],
-}
-
-impl Dashboard<'_> {
-    fn nav(&self) -> Vec<Link> {
-        nav(None)
-    }
-}
-
-/// What the dashboard shows.
-#[derive(Debug, Clone, Default)]
-pub struct DashboardData {
-    /// `None`: metrics are off.
-    pub jobs: Option<Vec<JobRow>>,
-    /// The chart's SVG (with metrics on).
-    pub chart: String,
-    /// What the queue rows are.
-    pub queue_note: String,
-    /// Why the queue's numbers are missing.
-    pub queue_error: Option<String>,
-    /// The queues.
-    pub queues: Vec<QueueRow>,
-}
-
-/// The dashboard's HTML.
-///
-/// # Errors
-///
-/// The template fails.
-pub fn dashboard_html(data: &DashboardData) -> Result<String> {
-    Dashboard {
-        metrics_on: data.jobs.is_some(),
-        jobs: data.jobs.as_deref().unwrap_or_default(),
-        chart: &data.chart,
-        queue_note: &data.queue_note,
-        queue_error: data.queue_error.as_deref(),
-        queues: &data.queues,
-    }
-    .render()
-    .map_err(|e| Error::Message(format!("template: {e}")))
-}
-
-/// Renders the dashboard.
-pub fn dashboard(data: &DashboardData) -> Result<Response> {
-    format::html(&dashboard_html(data)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_dashboard_without_metrics_says_so_and_shows_the_queues() {
-        let data = DashboardData {
-            jobs: None,
-            queue_note: "in process".into(),
-            queues: vec![QueueRow {
-                name: "in_process".into(),
-                depth: "—".into(),
-                retry: "—".into(),
-                dead: "—".into(),
-                workers: "4".into(),
-                ..QueueRow::default()
-            }],
-            ..DashboardData::default()
-        };
-        let html = dashboard_html(&data).unwrap();
-        assert!(html.contains("<p id=\"metrics-off\">"), "{html}");
-        assert!(!html.contains("id=\"jobs\"") && !html.contains("<svg"), "{html}");
-        assert!(html.contains("<tr data-queue=\"in_process\">"), "{html}");
-        assert!(html.contains("<td class=\"workers\">4</td>"), "{html}");
-        assert!(html.contains("<a href=\"/_cacheback\" aria-current=\"page\">dashboard</a>"), "{html}");
-    }
+    format::html(&render(&page)?)
 }

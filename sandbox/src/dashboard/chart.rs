@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::stats::Totals;
+use super::stats::Totals;
 
 /// How often the sampler reads the counters.
 pub const INTERVAL: Duration = Duration::from_secs(5);

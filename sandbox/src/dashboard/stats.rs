@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::prometheus::Sample;
+use super::prometheus::Sample;
 
 /// The names of the metrics read here: cacheback's own constants, in one place.
 pub mod names {
@@ -175,7 +175,7 @@ pub fn in_flight(samples: &[Sample]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prometheus::parse;
+    use crate::dashboard::prometheus::parse;
 
     const TEXT: &str = r#"# TYPE cacheback_lookups_total counter
 cacheback_lookups_total{job="a",alias="default",status="hit"} 6
