@@ -11,12 +11,11 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::handler::Handler;
 use axum::response::Response;
-use axum::routing::get_service;
 use cacheback::loco::{QueueOverview, queue_overview};
 use loco_rs::prelude::*;
 
+use super::get_shared;
 use crate::dashboard::chart;
 use crate::dashboard::prometheus::Sample;
 use crate::dashboard::stats::{self, JobStats};
@@ -126,9 +125,9 @@ fn queue_rows(overview: &QueueOverview, samples: Option<&[Sample]>, data: &mut D
     }
 }
 
-/// The route (mounted as `home`'s is: see [`super::home::routes`]).
+/// The route (see [`get_shared`] for why not `get(show)`).
 pub fn routes(ctx: &AppContext) -> Routes {
-    Routes::new().add("/_cacheback", get_service(show.with_state(Arc::new(ctx.clone()))))
+    Routes::new().add("/_cacheback", get_shared(show, ctx))
 }
 
 #[cfg(test)]

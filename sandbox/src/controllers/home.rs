@@ -14,14 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
-use axum::handler::Handler;
 use axum::response::Response;
-use axum::routing::get_service;
 use cacheback::function::FunctionJob;
 use cacheback::orm::{Filters, QuerySetFilterJob};
 use cacheback::{Job, JobHandle, Lookup};
 use loco_rs::prelude::*;
 
+use super::get_shared;
 use crate::cached::{KeyedJob, VanillaJob, decorated, fetch, fetch_with_arg};
 use crate::config::Settings;
 use crate::models::dummy_models::{self, Model};
@@ -144,15 +143,9 @@ fn bad_request(err: impl std::fmt::Display) -> Error {
     Error::BadRequest(err.to_string())
 }
 
-/// The routes.
-///
-/// `index` is mounted as a service over an `Arc<AppContext>` rather than with
-/// `get(index)`: axum hands every request its own clone of the router's state,
-/// and cloning loco's `AppContext` deep-copies the loaded config (a third of
-/// the CPU time of a cache HIT, measured with `scripts/load` and `perf`).
-/// loco's middlewares wrap it all the same.
+/// The routes (see [`get_shared`] for why not `get(index)`).
 pub fn routes(ctx: &AppContext) -> Routes {
-    Routes::new().add("/", get_service(index.with_state(Arc::new(ctx.clone()))))
+    Routes::new().add("/", get_shared(index, ctx))
 }
 
 #[cfg(test)]

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::handler::Handler;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get_service;
 use loco_rs::prelude::*;
 
+use super::get_shared;
 use crate::initializers::metrics::Metrics;
 
 /// The content type of the text format, version 0.0.4.
@@ -21,7 +20,7 @@ pub async fn render(State(ctx): State<Arc<AppContext>>) -> Result<Response> {
     Ok(([(header::CONTENT_TYPE, TEXT_FORMAT)], metrics.render()).into_response())
 }
 
-/// The route (mounted as `home`'s is: see [`super::home::routes`]).
+/// The route (see [`get_shared`] for why not `get(render)`).
 pub fn routes(ctx: &AppContext) -> Routes {
-    Routes::new().add("/metrics", get_service(render.with_state(Arc::new(ctx.clone()))))
+    Routes::new().add("/metrics", get_shared(render, ctx))
 }
