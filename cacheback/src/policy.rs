@@ -29,6 +29,11 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
 pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`cache_ttl`](Options::cache_ttl): 30 days, memcached's longest expiration.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2_592_000);
+/// Default [`fill_wait`](Options::fill_wait): 5 seconds. Several times a slow
+/// read (a fill that takes longer is rare, and then a second fetch costs less
+/// than a page that hangs), and a twelfth of the default refresh timeout, the
+/// whole wait before this policy existed.
+pub const DEFAULT_FILL_WAIT: Duration = Duration::from_secs(5);
 /// Default [`fetch_on_miss`](Options::fetch_on_miss): a MISS fetches synchronously.
 pub const DEFAULT_FETCH_ON_MISS: bool = true;
 /// Default [`set_data_kwarg`](Options::set_data_kwarg): `data`.
@@ -51,6 +56,13 @@ macro_rules! policies {
             refresh_timeout: ::std::time::Duration = $crate::policy::DEFAULT_REFRESH_TIMEOUT;
                 with_refresh_timeout(value: ::std::time::Duration) value;
                 get(o) -> ::std::time::Duration { o.refresh_timeout }
+            /// The longest a reader waits for another process's fill of a cold
+            /// (or too stale) key before it fetches itself (fail-open: the
+            /// holder may have died or hung). Never longer than the refresh
+            /// timeout, which bounds the claim itself.
+            fill_wait: ::std::time::Duration = $crate::policy::DEFAULT_FILL_WAIT;
+                with_fill_wait(value: ::std::time::Duration) value;
+                get(o) -> ::std::time::Duration { o.fill_wait }
             /// How long the store keeps an item at all. After it, reads are a MISS.
             cache_ttl: ::std::time::Duration = $crate::policy::DEFAULT_CACHE_TTL;
                 with_cache_ttl(value: ::std::time::Duration) value;

@@ -178,6 +178,8 @@ pub(crate) struct JobMetrics {
     refresh_duration: [Histogram; 2],
     /// [claim][won, lost].
     claims: [[Counter; 2]; 2],
+    /// Fill waits given up at `fill_wait` (`kind="fill", result="gave_up"`).
+    fill_give_ups: Counter,
     /// enqueued, inline, failed.
     dispatches: [Counter; 3],
 }
@@ -200,6 +202,7 @@ impl JobMetrics {
             refreshes: [outcomes(Mode::Sync), outcomes(Mode::Queued)],
             refresh_duration: [duration(Mode::Sync), duration(Mode::Queued)],
             claims: [["won", "lost"].map(|r| claim("refresh", r)), ["won", "lost"].map(|r| claim("fill", r))],
+            fill_give_ups: claim("fill", "gave_up"),
             dispatches: ["enqueued", "inline", "failed"].map(dispatch),
         }
     }
@@ -234,6 +237,11 @@ impl JobMetrics {
 
     pub(crate) fn claim(&self, claim: Claim, won: bool) {
         self.claims[claim as usize][usize::from(!won)].increment(1);
+    }
+
+    /// A reader stopped waiting for another process's fill (`fill_wait`).
+    pub(crate) fn fill_gave_up(&self) {
+        self.fill_give_ups.increment(1);
     }
 
     pub(crate) fn dispatched(&self, dispatch: Dispatch) {

@@ -459,6 +459,7 @@ async fn without_an_engine_calls_are_direct() {
     lifetime = 1,
     refresh_timeout = 2,
     cache_ttl = 3,
+    fill_wait = 7,
     fetch_on_stale_threshold = 4,
     stale_if_error = 5,
     max_stale_age = 6,

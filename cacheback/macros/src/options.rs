@@ -39,6 +39,7 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("lifetime", Kind::Seconds),
     ("refresh_timeout", Kind::Seconds),
     ("cache_ttl", Kind::Seconds),
+    ("fill_wait", Kind::Seconds),
     ("fetch_on_stale_threshold", Kind::Seconds),
     ("stale_if_error", Kind::Seconds),
     ("max_stale_age", Kind::Seconds),

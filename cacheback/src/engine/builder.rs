@@ -1,4 +1,12 @@
 //! [`Builder`]: what a [`Cacheback`] is built from.
+//!
+//! Here, what every engine has (stores, queue, clock, extensions) and the
+//! one registration primitive, `register_refresher`. The `register*` methods
+//! live with what they register: job types in `register.rs`, functions in
+//! `function/job.rs`, ORM entities in `orm/jobs.rs` (feature `sea-orm`).
+//! Each needs its own module's private types, and those modules depend on
+//! the engine: written here, they would make an import cycle
+//! (`tests/layering.rs`).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, debug, error, warn};
 
 use super::{Fresh, JobHandle, Slot};
-use crate::error::Error;
+use crate::error::{Error, StoreError};
 use crate::item::CachedItem;
 use crate::job::{Dispatch, Job};
 use crate::payload::{RefreshOutcome, RefreshPayload};
+use crate::store::CacheStore;
 use crate::telemetry::{self, Claim, Mode, Outcome};
 
 /// The first pause of a process waiting for another's fill of a cold key; it
@@ -90,48 +91,80 @@ impl<J: Job> JobHandle<J> {
 
     /// Fetches and stores under the key's fill claim, or waits for the
     /// process that holds it. Fails open: if the claim cannot be taken (the
-    /// store is down) or its holder does not deliver (its fetch failed, its
-    /// process died, the refresh timeout passed), this call fetches itself.
+    /// store is down), or its holder does not deliver within the job's
+    /// `fill_wait` (its process died or hangs), this call fetches itself; if
+    /// the holder lets go without a fresh item (its fetch failed, its caller
+    /// was cancelled), this call claims it in turn.
     pub(super) async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fresh<J::Output>, Error> {
-        let token = crate::id::unique_hex(12);
-        let now = self.cache.now();
-        let claimed = slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await;
-        if let Ok(won) = claimed {
-            self.metrics.claim(Claim::Fill, won);
-        }
-        match claimed {
-            Ok(true) => {
-                let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
-                if let Err(e) = slot.store.release(&slot.key, &token).await {
-                    warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
-                }
-                fetched
+        let give_up = tokio::time::Instant::now() + self.job.fill_wait().min(self.job.refresh_timeout());
+        loop {
+            let token = crate::id::unique_hex(12);
+            let now = self.cache.now();
+            let claimed = slot.store.claim(&slot.key, &token, now, self.job.timeout(now, args)).await;
+            if let Ok(won) = claimed {
+                self.metrics.claim(Claim::Fill, won);
             }
-            Ok(false) => match self.wait_for_fill(slot).await {
-                Some(fresh) => Ok(fresh),
-                None => self.fetch_and_store(slot, args, Mode::Sync).await,
-            },
-            Err(e) => {
-                warn!(target: "cacheback", error = %slot.error("claim", e), "Unable to take the fill claim; fetching");
-                self.fetch_and_store(slot, args, Mode::Sync).await
+            match claimed {
+                Ok(true) => return self.fill_claimed(slot, args, token).await,
+                Ok(false) => match self.wait_for_fill(slot, give_up).await {
+                    Waited::Filled(fresh) => return Ok(fresh),
+                    Waited::Released => {}
+                    Waited::GaveUp => {
+                        self.metrics.fill_gave_up();
+                        warn!(
+                            target: "cacheback",
+                            job = %J::name(),
+                            key = %slot.key,
+                            "Another process's fill of this key took longer than fill_wait; fetching"
+                        );
+                        return self.fetch_and_store(slot, args, Mode::Sync).await;
+                    }
+                },
+                Err(e) => {
+                    warn!(target: "cacheback", error = %slot.error("claim", e), "Unable to take the fill claim; fetching");
+                    return self.fetch_and_store(slot, args, Mode::Sync).await;
+                }
             }
         }
     }
 
-    /// Polls for the fresh item another process is filling, for at most the
-    /// refresh timeout; `None` once its claim is gone without a fresh item.
-    pub(super) async fn wait_for_fill(&self, slot: &Slot<'_>) -> Option<Fresh<J::Output>> {
-        let deadline = tokio::time::Instant::now() + self.job.refresh_timeout();
+    /// Fetches and stores while holding the fill claim `token`; releases it
+    /// when done, and, if this future is dropped first (its caller went
+    /// away), in the background, so that waiters take over at once.
+    async fn fill_claimed(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+        token: String,
+    ) -> Result<Fresh<J::Output>, Error> {
+        let claim = HeldClaim { store: Some(Arc::clone(slot.store)), key: slot.key.clone(), token };
+        let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
+        if let Err(e) = claim.release().await {
+            warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
+        }
+        fetched
+    }
+
+    /// Polls for the fresh item another process is filling, until `give_up`.
+    pub(super) async fn wait_for_fill(
+        &self,
+        slot: &Slot<'_>,
+        give_up: tokio::time::Instant,
+    ) -> Waited<J::Output> {
         let mut pause = FILL_POLL_FIRST;
         loop {
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.min(give_up.saturating_duration_since(tokio::time::Instant::now())))
+                .await;
             // The claim is read before the item: a holder stores, then releases.
             let held = slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false);
             if let Some(fresh) = self.fresh(slot).await {
-                return Some(fresh);
+                return Waited::Filled(fresh);
             }
-            if !held || tokio::time::Instant::now() >= deadline {
-                return None;
+            if !held {
+                return Waited::Released;
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Waited::GaveUp;
             }
             pause = (pause * 2).min(FILL_POLL_MAX);
         }
@@ -228,5 +261,50 @@ impl<J: Job> JobHandle<J> {
             .enqueue(payload, &self.job.task_options())
             .await
             .map_err(|source| Error::Queue { job, source })
+    }
+}
+
+/// How a wait for another process's fill ended.
+pub(super) enum Waited<T> {
+    /// The item is fresh: the holder stored it.
+    Filled(Fresh<T>),
+    /// The claim is gone without a fresh item (the fetch failed, or its
+    /// caller was cancelled): claim it in turn.
+    Released,
+    /// `fill_wait` passed with the claim still held.
+    GaveUp,
+}
+
+/// A fill claim this process holds: released by [`release`](Self::release),
+/// or, if dropped before (the fill's future was cancelled), by a task of its
+/// own, as `Drop` cannot wait for the store.
+struct HeldClaim {
+    store: Option<Arc<dyn CacheStore>>,
+    key: String,
+    token: String,
+}
+
+impl HeldClaim {
+    async fn release(mut self) -> Result<(), StoreError> {
+        match self.store.take() {
+            Some(store) => store.release(&self.key, &self.token).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else { return };
+        let (key, token) = (std::mem::take(&mut self.key), std::mem::take(&mut self.token));
+        // Outside a runtime (the runtime itself is shutting down) the claim
+        // expires with the refresh timeout instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = store.release(&key, &token).await {
+                    warn!(target: "cacheback", error = %e, %key, "Unable to release a cancelled fill's claim");
+                }
+            });
+        }
     }
 }
