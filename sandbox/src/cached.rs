@@ -22,6 +22,7 @@ use cacheback::key::KeyError;
 use cacheback::{FetchError, Job, cacheback};
 use loco_rs::app::AppContext;
 use sea_orm::{DatabaseConnection, DbErr};
+use serde::{Deserialize, Serialize};
 
 use crate::models::dummy_models::{self, Model};
 
@@ -33,6 +34,25 @@ pub struct VanillaJob {
     pub db: DatabaseConnection,
     /// How slow the fetch is (the seed sleeps 10 s; configurable so tests need not wait).
     pub delay: Duration,
+}
+
+/// What a worker rebuilds a [`VanillaJob`] from: its
+/// [`init_state`](Job::init_state), read back by [`VanillaJob::from_state`].
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct VanillaState {
+    /// [`VanillaJob::delay`], in milliseconds.
+    delay_ms: u64,
+}
+
+impl VanillaJob {
+    /// The job a refresh queued with `state` (its
+    /// [`init_state`](Job::init_state)) runs: a state that does not read
+    /// back is a fetch without delay.
+    #[must_use]
+    pub fn from_state(db: DatabaseConnection, state: &serde_json::Value) -> Self {
+        let state = VanillaState::deserialize(state).unwrap_or_default();
+        Self { db, delay: Duration::from_millis(state.delay_ms) }
+    }
 }
 
 impl Job for VanillaJob {
@@ -57,7 +77,8 @@ impl Job for VanillaJob {
     }
 
     fn init_state(&self) -> serde_json::Value {
-        serde_json::json!({ "delay_ms": u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX) })
+        let delay_ms = u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX);
+        serde_json::to_value(VanillaState { delay_ms }).unwrap_or_default()
     }
 }
 
@@ -125,10 +146,7 @@ pub fn register(builder: cacheback::Builder, ctx: &AppContext) -> cacheback::Bui
     let db = ctx.db.clone();
     let vanilla_db = db.clone();
     builder
-        .register(move |state| {
-            let delay_ms = state.get("delay_ms").and_then(serde_json::Value::as_u64).unwrap_or(0);
-            Ok(VanillaJob { db: vanilla_db.clone(), delay: Duration::from_millis(delay_ms) })
-        })
+        .register(move |state| Ok(VanillaJob::from_state(vanilla_db.clone(), state)))
         .register(move |_| Ok(KeyedJob { db: db.clone() }))
         .register_function_with_context(fetch)
         .register_function_with_context(fetch_with_arg)
@@ -137,3 +155,31 @@ pub fn register(builder: cacheback::Builder, ctx: &AppContext) -> cacheback::Bui
 
 /// Shared so handlers need not clone the connection per request.
 pub type Items = Option<Arc<Vec<Model>>>;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn vanilla(state: &serde_json::Value) -> Duration {
+        VanillaJob::from_state(DatabaseConnection::default(), state).delay
+    }
+
+    #[test]
+    fn a_vanilla_job_is_rebuilt_from_its_state() {
+        let job = VanillaJob { db: DatabaseConnection::default(), delay: Duration::from_millis(1500) };
+        assert_eq!(job.init_state(), json!({ "delay_ms": 1500 }));
+        assert_eq!(vanilla(&job.init_state()), Duration::from_millis(1500));
+        // Longer than u64 milliseconds: the longest that fits.
+        let job = VanillaJob { db: DatabaseConnection::default(), delay: Duration::MAX };
+        assert_eq!(vanilla(&job.init_state()), Duration::from_millis(u64::MAX));
+    }
+
+    #[test]
+    fn a_state_that_does_not_read_back_is_no_delay() {
+        for state in [json!(null), json!({}), json!({ "delay_ms": "1500" }), json!({ "delay_ms": -1 })] {
+            assert_eq!(vanilla(&state), Duration::ZERO, "{state}");
+        }
+    }
+}
