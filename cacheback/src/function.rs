@@ -202,7 +202,7 @@ impl<D: Decorated> Refresher for DecoratedRefresher<D> {
         op: ByName,
         _state: &'a serde_json::Value,
         args: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<String, Error>> {
+    ) -> BoxFuture<'a, Result<crate::engine::NamedItem, Error>> {
         Box::pin(async move {
             let context = cache
                 .required_extension::<D::Context>()

@@ -328,6 +328,14 @@ impl<J: Job> JobHandle<J> {
         Ok(())
     }
 
+    /// Whether the store holds a value under the key of `args` (decodable or
+    /// not), without reading it further.
+    pub(crate) async fn is_stored(&self, raw_args: &J::Args) -> Result<bool, Error> {
+        let slot = self.slot(&self.job.prepare_args(raw_args))?;
+        let stored = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))?;
+        Ok(stored.is_some())
+    }
+
     /// Removes the cached item for `args`.
     pub async fn delete(&self, raw_args: &J::Args) -> Result<(), Error> {
         let slot = self.slot(&self.job.prepare_args(raw_args))?;

@@ -37,7 +37,7 @@ pub mod telemetry;
 mod trace_context;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS};
+pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, NamedItem};
 pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreError};
 pub use self::handle::{JobHandle, Lookup};
 pub use self::item::CachedItem;

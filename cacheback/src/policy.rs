@@ -302,6 +302,7 @@ mod tests {
             .with_lifetime(Duration::from_secs(1))
             .with_refresh_timeout(Duration::from_secs(2))
             .with_cache_ttl(Duration::from_secs(3))
+            .with_fill_wait(Duration::from_secs(7))
             .with_fetch_on_miss(false)
             .with_fetch_on_stale_threshold(Duration::from_secs(4))
             .with_stale_if_error(Duration::from_secs(5))

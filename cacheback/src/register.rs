@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::engine::{Builder, ByName, Cacheback, Refresher};
+use crate::engine::{Builder, ByName, Cacheback, NamedItem, Refresher};
 use crate::error::{Error, FetchError};
 use crate::handle::JobHandle;
 use crate::job::Job;
@@ -41,7 +41,7 @@ impl<J: Job + 'static> Refresher for TypedRefresher<J> {
         op: ByName,
         state: &'a serde_json::Value,
         args: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<String, Error>> {
+    ) -> BoxFuture<'a, Result<NamedItem, Error>> {
         Box::pin(async move {
             let job = (self.factory)(state, cache).map_err(|e| Error::Call {
                 job: J::name().into_owned(),
@@ -58,17 +58,18 @@ pub(crate) async fn by_name<J: Job>(
     handle: &JobHandle<J>,
     op: ByName,
     args: &serde_json::Value,
-) -> Result<String, Error> {
+) -> Result<NamedItem, Error> {
     let args: J::Args = serde_json::from_value(args.clone()).map_err(|e| Error::Call {
         job: J::name().into_owned(),
         message: format!("args {args} do not decode as `{}`: {e}", std::any::type_name::<J::Args>()),
     })?;
     let key = handle.key(&args)?;
+    let was_cached = handle.is_stored(&args).await?;
     match op {
         ByName::Invalidate => handle.invalidate(&args).await?,
         ByName::Delete => handle.delete(&args).await?,
     }
-    Ok(key)
+    Ok(NamedItem { key, was_cached })
 }
 
 /// Decodes a payload's arguments for job `J`.

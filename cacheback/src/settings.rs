@@ -342,9 +342,11 @@ impl Settings {
             });
         }
         let queue = self.queue_choice()?;
+        // Web processes and workers are built from the same settings.
         let mut builder = Builder::default()
             .default_alias(self.cache_alias.clone())
-            .verify_cache_write(self.verify_cache_write);
+            .verify_cache_write(self.verify_cache_write)
+            .queue_registered_only(true);
         for (alias, config) in &self.caches {
             builder = config.connect(alias, builder).await?;
         }

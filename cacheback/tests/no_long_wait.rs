@@ -52,6 +52,7 @@ async fn a_cancelled_fill_hands_over_at_once(backend: Backend) {
     first.abort();
     let found = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("no long wait").unwrap();
     let waited = cancelled.elapsed();
+    eprintln!("cancelled_fill_wait {} ms (fetch {} ms)", waited.as_millis(), FETCH.as_millis());
     assert_eq!((found.status, found.value.unwrap().0.as_str()), (CacheStatus::Miss, "JOB-EXECUTED:foo"));
     assert_eq!(fx.env.fetches(), 2, "the waiter fetched in turn, once");
     assert!(waited < FETCH * 3, "answered {waited:?} after the cancellation: its own fetch and a poll");

@@ -1,7 +1,7 @@
 //! The seed's `QuerySetJob` tests (`tests/test_jobs.py`), the model-identity
 //! key test, and every bad-input case, against a real SQLite file and a real
 //! PostgreSQL.
-#![cfg(feature = "sea-orm")]
+#![cfg(all(feature = "sea-orm", feature = "loco"))]
 
 mod common;
 
@@ -115,6 +115,7 @@ on_every_database!(
     async_refresh_through_the_queue,
     model_identity_keys,
     filter_keys,
+    a_missing_row_is_a_404,
 );
 
 /// The seed's `TestQuerySetGetJob.test_fetch`.
@@ -382,4 +383,24 @@ async fn filter_keys(db: Db) {
     // Checked against another entity is not checked against this one.
     let unchecked = Filters::new().with("nope", 1);
     assert!(matches!(job.key(&unchecked), Err(Error::Key { .. })));
+}
+
+/// Through `?` in a loco handler (`From<cacheback::Error> for loco_rs::Error`),
+/// a `get` that finds no row is a 404 (loco's `NotFound`), not a 503, and is
+/// no error in the logs; bad filters are a 400 and a database failure a 500
+/// through `From<QueryError>`.
+async fn a_missing_row_is_a_404(db: Db) {
+    let db = database(db).await;
+    let fx = fixture(Backend::Memory).build().await;
+    let job = fx.cache.job(QuerySetGetJob::<DummyModel>::new(db.clone()));
+    let (logs, _guard) = Logs::capture();
+    let err = job.get(&Filters::new().with("name", "Nobody")).await.unwrap_err();
+    assert!(matches!(loco_rs::Error::from(err), loco_rs::Error::NotFound));
+    assert!(!logs.text().contains("ERROR"), "a missing row is not an error: {}", logs.text());
+    let row = create(&db, "Somebody").await;
+    let found = job.get(&Filters::new().with("id", row.id)).await.unwrap().unwrap();
+    assert_eq!(found.name, "Somebody");
+
+    let bad = Filters::parse::<DummyModel>([("nmae", serde_json::json!("x"))]).unwrap_err();
+    assert!(matches!(loco_rs::Error::from(bad), loco_rs::Error::BadRequest(m) if m.contains("nmae")));
 }

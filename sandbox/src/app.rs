@@ -109,6 +109,7 @@ impl Hooks for App {
     fn routes(ctx: &AppContext) -> AppRoutes {
         AppRoutes::with_default_routes()
             .add_route(controllers::home::routes(ctx))
+            .add_route(controllers::items::routes(ctx))
             .add_route(controllers::dashboard::routes(ctx))
             .add_route(controllers::metrics::routes(ctx))
     }

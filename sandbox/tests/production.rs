@@ -261,6 +261,8 @@ fn the_cacheback_task() {
     assert!(ok, "{err}");
     assert!(out.contains("cache default (default): 1 items"), "{out}");
     assert!(out.contains("metrics: per process"), "{out}");
+    let jobs = out.lines().find(|line| line.starts_with("jobs: ")).unwrap_or_default();
+    assert!(jobs.contains("sandbox::jobs::KeyedJob") && jobs.contains("sandbox::jobs::decorated"), "{out}");
     assert!(out.contains(&format!("queue {}: 0 queued", deployment.queue)), "{out}");
     assert!(out.contains("retry: ") && out.contains("dead: ") && out.contains("workers: "), "{out}");
 
@@ -299,6 +301,11 @@ fn the_cacheback_task() {
     assert!(ok, "{err}");
     assert!(out.contains("key `Item_1` deleted"), "{out}");
     assert!(!deployment.redis.exists::<_, bool>(&item).unwrap());
+    // Again: nothing was cached, and the task says so (and succeeds).
+    let (ok, out, err) =
+        deployment.task(&["command:delete", "job:sandbox::jobs::KeyedJob", r#"args:["Item_1"]"#]);
+    assert!(ok, "{err}");
+    assert!(out.contains("key `Item_1` not cached"), "{out}");
 
     // retry-dead: a dead refresh of this deployment's queue goes back onto it,
     // its failure forgotten; the dead of other queues stay.

@@ -53,6 +53,7 @@ pub struct Builder {
     registry: Registry,
     clock: Arc<dyn Clock>,
     extensions: Extensions,
+    registered_only: bool,
 }
 
 impl Default for Builder {
@@ -66,6 +67,7 @@ impl Default for Builder {
             registry: Registry::default(),
             clock: Arc::new(SystemClock),
             extensions: HashMap::from([(TypeId::of::<()>(), Arc::new(()) as Arc<dyn Any + Send + Sync>)]),
+            registered_only: false,
         }
     }
 }
@@ -167,6 +169,36 @@ impl Builder {
         self
     }
 
+    /// Queue refreshes only of the jobs this engine has registered; refresh
+    /// the others in the caller, with an error logged once per job naming the
+    /// fix (default off). Right where the workers are built the same way as
+    /// this engine, so that a job missing here is missing there too: the
+    /// engines of [`Settings::builder`](crate::settings::Settings::builder)
+    /// and of the loco initializer have it on. Off, an unregistered job's
+    /// refreshes are queued, and fail in a worker that does not know it
+    /// either.
+    ///
+    /// ```
+    /// # use cacheback::{Cacheback, FetchError, Job};
+    /// # struct Answer;
+    /// # impl Job for Answer {
+    /// #     type Args = ();
+    /// #     type Output = u32;
+    /// #     async fn fetch(&self, _: &()) -> Result<u32, FetchError> { Ok(42) }
+    /// # }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let queue = cacheback::queue::InProcessQueue::builder().manual().build();
+    /// let cache = Cacheback::builder().queue(queue.clone()).queue_registered_only(true).build().unwrap();
+    /// let dispatch = cache.job(Answer).async_refresh(&()).await.unwrap();
+    /// assert_eq!((dispatch, queue.pending()), (cacheback::Dispatch::RefreshedInline, 0));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn queue_registered_only(mut self, registered_only: bool) -> Self {
+        self.registered_only = registered_only;
+        self
+    }
+
     /// Registers `refresher` to run the payloads of job `name` (what the
     /// `register*` methods and `#[cacheback]` build on).
     pub(crate) fn register_refresher(mut self, name: String, refresher: Arc<dyn Refresher>) -> Self {
@@ -209,6 +241,8 @@ impl Builder {
                 extensions: self.extensions,
                 flights: SingleFlight::default(),
                 telemetry: telemetry::Registered::default(),
+                registered_only: self.registered_only,
+                unregistered: std::sync::Mutex::default(),
             }),
         };
         let inner: Weak<Inner> = Arc::downgrade(&cache.inner);

@@ -12,6 +12,7 @@ mod perform;
 pub(crate) mod registry;
 
 pub use self::builder::Builder;
+pub use self::perform::NamedItem;
 pub(crate) use self::registry::{ByName, Refresher, Registry};
 
 use std::any::{Any, TypeId};
@@ -74,6 +75,10 @@ pub(crate) struct Inner {
     extensions: Extensions,
     pub(crate) flights: SingleFlight,
     telemetry: telemetry::Registered,
+    /// Whether refreshes of unregistered jobs run in the caller.
+    registered_only: bool,
+    /// The unregistered jobs already logged (see `Cacheback::unregistered`).
+    unregistered: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 type Extensions = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
@@ -260,6 +265,28 @@ impl Cacheback {
                 std::any::type_name::<T>()
             )
         })
+    }
+
+    /// Whether a refresh of `job` may be queued: it is registered, or this
+    /// engine queues every job (see [`Builder::queue_registered_only`]).
+    /// Logs, once per job name and engine, a job whose refreshes run in the
+    /// caller instead.
+    pub(crate) fn may_queue(&self, job: &str) -> bool {
+        if !self.inner.registered_only || self.is_registered(job) {
+            return true;
+        }
+        let mut warned = self.inner.unregistered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if warned.insert(job.to_owned()) {
+            tracing::error!(
+                target: "cacheback",
+                %job,
+                "Job {job} is not registered with this engine, so no worker could run its queued \
+                 refreshes: they run in the caller instead. Register it where the engine is built \
+                 (Builder::register / register_default / register_function / register_model, or the \
+                 loco initializer's configure closure)"
+            );
+        }
+        false
     }
 
     pub(crate) fn flights(&self) -> &SingleFlight {

@@ -89,8 +89,9 @@ impl Cacheback {
     /// let queue = cacheback::queue::InProcessQueue::builder().manual().build();
     /// let cache = Cacheback::builder().queue(queue.clone()).register_default::<Double>().build().unwrap();
     /// cache.job(Double).set(&(21,), 42).await.unwrap();
-    /// let key = cache.invalidate_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap();
-    /// assert_eq!(key, cache.job(Double).key(&(21,)).unwrap());
+    /// let done = cache.invalidate_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap();
+    /// assert_eq!(done.key, cache.job(Double).key(&(21,)).unwrap());
+    /// assert!(done.was_cached);
     /// let item = cache.job(Double).raw_get(&(21,)).await.unwrap().unwrap();
     /// assert!(item.expiry <= cache.now() + 60.0, "stale, for the refresh timeout");
     /// assert_eq!(queue.pending(), 1, "and a refresh is queued");
@@ -110,7 +111,7 @@ impl Cacheback {
         job: &str,
         state: &serde_json::Value,
         args: &serde_json::Value,
-    ) -> Result<String, Error> {
+    ) -> Result<NamedItem, Error> {
         self.refresher(job)?.by_name(self, ByName::Invalidate, state, args).await
     }
 
@@ -132,8 +133,9 @@ impl Cacheback {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let cache = Cacheback::builder().register_default::<Double>().build().unwrap();
     /// cache.job(Double).set(&(21,), 42).await.unwrap();
-    /// cache.delete_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap();
+    /// assert!(cache.delete_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap().was_cached);
     /// assert!(cache.job(Double).raw_get(&(21,)).await.unwrap().is_none());
+    /// assert!(!cache.delete_by_name(&Double::name(), &Value::Null, &json!([21])).await.unwrap().was_cached);
     /// assert!(cache.delete_by_name(&Double::name(), &Value::Null, &json!(["x"])).await.is_err());
     /// # });
     /// ```
@@ -146,13 +148,29 @@ impl Cacheback {
         job: &str,
         state: &serde_json::Value,
         args: &serde_json::Value,
-    ) -> Result<String, Error> {
+    ) -> Result<NamedItem, Error> {
         self.refresher(job)?.by_name(self, ByName::Delete, state, args).await
     }
 
     fn refresher(&self, job: &str) -> Result<Arc<dyn Refresher>, Error> {
         self.inner.registry.get(job).cloned().ok_or_else(|| Error::UnknownJob { job: job.to_owned() })
     }
+}
+
+/// The item [`Cacheback::invalidate_by_name`] or
+/// [`delete_by_name`](Cacheback::delete_by_name) was asked about.
+///
+/// ```
+/// let item = cacheback::NamedItem { key: "app::Report:0f".into(), was_cached: false };
+/// assert!(!item.was_cached);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedItem {
+    /// Its key.
+    pub key: String,
+    /// Whether the store held a value under the key before the call (an
+    /// invalidation of a key that held none does nothing).
+    pub was_cached: bool,
 }
 
 /// What a queue runs refreshes with: the engine it was attached to.

@@ -27,7 +27,7 @@ pub trait Refresher: Send + Sync {
         op: ByName,
         state: &'a serde_json::Value,
         args: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<String, Error>>;
+    ) -> BoxFuture<'a, Result<super::NamedItem, Error>>;
 }
 
 /// What [`Cacheback::invalidate_by_name`] and [`Cacheback::delete_by_name`]

@@ -224,12 +224,23 @@ impl<J: Job> JobHandle<J> {
     }
 
     pub(super) async fn try_dispatch(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
+        // A job this engine cannot rebuild from a payload, no worker built
+        // the same way can either: queued, its refresh would fail there
+        // while readers wait out the refresh timeout.
+        if !self.cache.may_queue(&J::name()) {
+            return self.refresh_inline(slot, args).await;
+        }
         let Err(err) = self.enqueue(slot, args).await else { return Dispatch::Enqueued };
         error!(
             target: "cacheback",
             error = %err,
             "Unable to trigger task asynchronously - failing over to synchronous refresh"
         );
+        self.refresh_inline(slot, args).await
+    }
+
+    /// A refresh in this call, where it could not be queued.
+    async fn refresh_inline(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
         match self.fetch_and_store(slot, args, Mode::Sync).await {
             Ok(_) => {
                 debug!(target: "cacheback", "Failover synchronous refresh completed successfully");

@@ -108,7 +108,7 @@ impl Task for CachebackTask {
             "invalidate" | "delete" => {
                 let job = required(vars, "job", command)?;
                 let (state, args) = (json_arg(vars, "state")?, json_arg(vars, "args")?);
-                let key = if command == "invalidate" {
+                let item = if command == "invalidate" {
                     cache.invalidate_by_name(job, &state, &args).await
                 } else {
                     cache.delete_by_name(job, &state, &args).await
@@ -119,8 +119,12 @@ impl Task for CachebackTask {
                     }
                     e => fail(e),
                 })?;
-                let done = if command == "invalidate" { "invalidated (refresh queued)" } else { "deleted" };
-                println!("{job} {args}: key `{key}` {done}");
+                let done = match (command.as_str(), item.was_cached) {
+                    (_, false) => "not cached (nothing to do)",
+                    ("invalidate", true) => "invalidated (refresh queued)",
+                    _ => "deleted",
+                };
+                println!("{job} {args}: key `{}` {done}", item.key);
                 Ok(())
             }
             "clear" => {
@@ -168,6 +172,7 @@ async fn stats(cache: &Cacheback, settings: &Settings) -> loco_rs::Result<()> {
             None => println!("cache {alias}{default}: item count unknown"),
         }
     }
+    println!("jobs: {}", cache.registered_jobs().join(", "));
     println!(
         "metrics: per process, through the metrics facade (cacheback_* series; see docs/observability.md)"
     );

@@ -45,7 +45,8 @@ pub async fn show(State(ctx): State<Arc<AppContext>>) -> Result<Response> {
         Err(err) => {
             tracing::warn!(error = %err, "the dashboard cannot read the queue's numbers");
             data.queue_note = "The queue's numbers come from its Redis.".to_owned();
-            data.queue_error = Some(err.to_string());
+            // The error (with the queue's address) goes to the log only.
+            data.queue_error = Some("its Redis cannot be read right now (see the logs)".to_owned());
         }
     }
     view::show(&data)

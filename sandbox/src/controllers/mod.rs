@@ -8,6 +8,7 @@ use loco_rs::app::AppContext;
 
 pub mod dashboard;
 pub mod home;
+pub mod items;
 pub mod metrics;
 
 /// A `GET` route to `handler`, which takes `State<Arc<AppContext>>`: what

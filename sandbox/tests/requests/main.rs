@@ -6,6 +6,7 @@
 mod dashboard;
 mod errors;
 mod home;
+mod items;
 mod metrics;
 
 /// The app boots against one SQLite file and installs the global engine:
