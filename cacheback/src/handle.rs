@@ -358,7 +358,7 @@ impl<J: Job> JobHandle<J> {
     pub async fn set(&self, raw_args: &J::Args, data: J::Output) -> Result<(), Error> {
         let args = self.job.prepare_args(raw_args);
         let slot = self.slot(&args)?;
-        let expiry = self.job.expiry(self.cache.now(), &args);
+        let expiry = self.expiry_of(&args, &data);
         debug!(target: "cacheback", "Setting {} cache with key '{}', expiry '{expiry}'", J::name(), slot.key);
         self.store_item(&slot, CachedItem::new(expiry, Some(Arc::new(data)), Some(self.cache.now()))).await
     }
@@ -559,6 +559,14 @@ impl<J: Job> JobHandle<J> {
             local.put(&slot.key, &item, self.cache.now());
         }
         Ok(Read::Found(raw, item))
+    }
+
+    /// When an item holding `data`, fetched now, goes stale: the job's
+    /// [`expiry`](Job::expiry) moved by its
+    /// [`lifetime_for`](Job::lifetime_for) the data.
+    fn expiry_of(&self, args: &J::Args, data: &J::Output) -> Timestamp {
+        let shift = self.job.lifetime_for(args, data).as_secs_f64() - self.job.lifetime().as_secs_f64();
+        self.job.expiry(self.cache.now(), args) + shift
     }
 
     /// When the item's data was fetched; for an item stored by an earlier

@@ -73,6 +73,32 @@ pub(crate) fn encode<T: Serialize + Send + Sync + 'static>(
     }
 }
 
+/// `item` (the data `value` holds, with a new expiry and fetch time) as
+/// stored, its data as it is: shared, the same `Arc`; encoded, `value`'s
+/// bytes, neither decoded nor encoded again (a refresh that found its data
+/// not modified).
+pub(crate) fn renew<T: Send + Sync + 'static>(
+    value: &StoredValue,
+    item: &CachedItem<T>,
+) -> Result<StoredValue, Error> {
+    let bytes = match value {
+        StoredValue::Shared(_) => return Ok(StoredValue::Shared(Arc::new(item.clone()))),
+        StoredValue::Encoded(bytes) => bytes,
+    };
+    let type_name = std::any::type_name::<T>();
+    let invalid = |message: String| Error::Encode { type_name, message };
+    // `[expiry, data]` or `[expiry, data, meta]`: the data's JSON as it is.
+    let parts: Vec<&serde_json::value::RawValue> =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("the stored item does not parse: {e}")))?;
+    let Some(data) = parts.get(1) else {
+        return Err(invalid("the stored item holds no data".to_owned()));
+    };
+    let meta =
+        serde_json::to_string(&Meta { fetched_at: item.fetched_at }).map_err(|e| invalid(e.to_string()))?;
+    let expiry = serde_json::to_string(&item.expiry).map_err(|e| invalid(e.to_string()))?;
+    Ok(StoredValue::Encoded(format!("[{expiry},{},{meta}]", data.get()).into_bytes().into()))
+}
+
 /// The item a stored value holds. By reference: a shared item is cloned (an
 /// `Arc` of the data), not the value, so reading costs no more than before
 /// the value was kept for a compare-and-set.

@@ -39,6 +39,20 @@ impl std::fmt::Display for CacheStatus {
     }
 }
 
+/// What a [`Job::refetch`] found: new data, or the stale data still good.
+///
+/// ```
+/// let found: cacheback::Refetched<u32> = cacheback::Refetched::Modified(2);
+/// assert!(matches!(found, cacheback::Refetched::Modified(2)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refetched<T> {
+    /// New data, stored as a fetch's.
+    Modified(T),
+    /// The source has not changed: keep the stale data, fresh again.
+    NotModified,
+}
+
 /// What [`JobHandle::async_refresh`](crate::JobHandle::async_refresh) did.
 ///
 /// ```
@@ -117,6 +131,83 @@ pub trait Job: Send + Sync {
 
     /// Does the expensive work. Required.
     fn fetch(&self, args: &Self::Args) -> impl Future<Output = Result<Self::Output, FetchError>> + Send;
+
+    /// A refresh of an item that has data: `stale` is that data. Answer
+    /// [`Refetched::NotModified`] when the source says it has not changed
+    /// (an HTTP 304 against an ETag kept in the value, a row's unchanged
+    /// version): the stale data is kept, its expiry renewed and its fetch time
+    /// set to now, without encoding the data again. By default, a
+    /// [`fetch`](Job::fetch), as new data. Used by synchronous and queued
+    /// refreshes alike (Caffeine's `reload(key, old)`).
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, FetchError, Job, Refetched};
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// /// A page and the version it was served at.
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Page { version: u32, body: String }
+    /// struct Pages { version: AtomicU32 }
+    /// impl Job for Pages {
+    ///     type Args = ();
+    ///     type Output = Page;
+    ///     async fn fetch(&self, _: &()) -> Result<Page, FetchError> {
+    ///         let version = self.version.load(Ordering::SeqCst);
+    ///         Ok(Page { version, body: format!("v{version}") })
+    ///     }
+    ///     async fn refetch(&self, args: &(), stale: &Page) -> Result<Refetched<Page>, FetchError> {
+    ///         if stale.version == self.version.load(Ordering::SeqCst) {
+    ///             return Ok(Refetched::NotModified); // "304"
+    ///         }
+    ///         self.fetch(args).await.map(Refetched::Modified)
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let pages = Cacheback::builder().build().unwrap().job(Pages { version: AtomicU32::new(1) });
+    /// assert_eq!(pages.get(&()).await.unwrap().unwrap().body, "v1");
+    /// assert_eq!(pages.refresh(&()).await.unwrap().body, "v1", "not modified: kept");
+    /// pages.job().version.store(2, Ordering::SeqCst);
+    /// assert_eq!(pages.refresh(&()).await.unwrap().body, "v2");
+    /// # });
+    /// ```
+    fn refetch(
+        &self,
+        args: &Self::Args,
+        stale: &Self::Output,
+    ) -> impl Future<Output = Result<Refetched<Self::Output>, FetchError>> + Send {
+        let _ = stale;
+        async move { self.fetch(args).await.map(Refetched::Modified) }
+    }
+
+    /// How long an item holding `output` is fresh, chosen from the value
+    /// (an API's `max-age`, a short life for an empty result): by default
+    /// [`lifetime`](Job::lifetime). A fetched item's expiry is
+    /// [`expiry`](Job::expiry) moved by the difference (with the default
+    /// `expiry`, `now + lifetime_for(args, output)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheback::{Cacheback, FetchError, Job};
+    /// struct Search;
+    /// impl Job for Search {
+    ///     type Args = (String,);
+    ///     type Output = Vec<String>;
+    ///     async fn fetch(&self, (q,): &(String,)) -> Result<Vec<String>, FetchError> {
+    ///         Ok(if q.is_empty() { vec![] } else { vec![q.clone()] })
+    ///     }
+    ///     fn lifetime_for(&self, _: &(String,), found: &Vec<String>) -> Duration {
+    ///         if found.is_empty() { Duration::from_secs(5) } else { self.lifetime() }
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = Cacheback::builder().build().unwrap();
+    /// let found = cache.job(Search).lookup(&(String::new(),)).await.unwrap();
+    /// assert!(found.expiry.unwrap() <= cache.now() + 5.0, "nothing found: fresh for 5 s only");
+    /// # });
+    /// ```
+    fn lifetime_for(&self, args: &Self::Args, output: &Self::Output) -> Duration {
+        let _ = (args, output);
+        self.lifetime()
+    }
 
     /// The job's registered name (the original's `class_path`): the prefix of its
     /// keys and the name a worker looks it up by.

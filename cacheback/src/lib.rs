@@ -41,7 +41,7 @@ pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, NamedItem};
 pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreError};
 pub use self::handle::{JobHandle, Lookup};
 pub use self::item::CachedItem;
-pub use self::job::{CacheStatus, Call, Dispatch, Job};
+pub use self::job::{CacheStatus, Call, Dispatch, Job, Refetched};
 pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
 pub use self::task::{Retry, TaskOptions};
 /// Caches an `async fn` (the `@cacheback` decorator of the original, django-cacheback).

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, debug, error, warn};
 
-use super::{Fresh, JobHandle, Slot};
+use super::{Fresh, JobHandle, Read, Slot};
+use crate::clock::Timestamp;
 use crate::error::{Error, StoreError};
-use crate::item::CachedItem;
-use crate::job::{Dispatch, Job};
+use crate::item::{self, CachedItem};
+use crate::job::{Dispatch, Job, Refetched};
 use crate::payload::{RefreshOutcome, RefreshPayload};
-use crate::store::CacheStore;
+use crate::store::{CacheStore, StoredValue};
 use crate::telemetry::{self, Claim, Mode, Outcome};
 
 /// The first pause of a process waiting for another's fill of a cold key; it
@@ -189,12 +190,59 @@ impl<J: Job> JobHandle<J> {
     ) -> Result<Fresh<J::Output>, Error> {
         let refresh = async {
             let fetched_at = self.cache.now();
-            let data = self.fetch(slot, args).await?;
-            let expiry = self.job.expiry(self.cache.now(), args);
+            // The data this refresh starts from, if the store holds any: a
+            // refetch may find it not modified and keep it.
+            let data = match self.load(slot).await {
+                Ok(Read::Found(raw, CachedItem { data: Some(stale), .. })) => {
+                    match self.refetch(slot, args, &stale).await? {
+                        Refetched::Modified(data) => Arc::new(data),
+                        Refetched::NotModified => {
+                            return self.renew(slot, args, &raw, stale, fetched_at).await;
+                        }
+                    }
+                }
+                _ => self.fetch(slot, args).await?,
+            };
+            let expiry = self.expiry_of(args, &data);
             self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))).await?;
             Ok(Fresh { data, fetched_at, expiry: Some(expiry) })
         };
         self.refreshing(slot, mode, refresh).await
+    }
+
+    /// [`Job::refetch`] of the stale data.
+    async fn refetch(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+        stale: &J::Output,
+    ) -> Result<Refetched<J::Output>, Error> {
+        self.job.refetch(args, stale).await.map_err(|source| Error::Fetch {
+            job: J::name().into_owned(),
+            key: slot.key.clone(),
+            source: source.into(),
+        })
+    }
+
+    /// Keeps the stale data (a refetch found it not modified): stored again
+    /// as it is (`raw`'s bytes, or the same `Arc`), with a new expiry and
+    /// fetch time.
+    async fn renew(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+        raw: &StoredValue,
+        data: Arc<J::Output>,
+        fetched_at: Timestamp,
+    ) -> Result<Fresh<J::Output>, Error> {
+        let expiry = self.expiry_of(args, &data);
+        let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at));
+        let renewed = item::renew(raw, &item)?;
+        slot.store.set(&slot.key, renewed, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e))?;
+        if let Some(local) = slot.local {
+            local.put(&slot.key, &item, self.cache.now());
+        }
+        Ok(Fresh { data, fetched_at, expiry: Some(expiry) })
     }
 
     /// Runs `refresh`, counting and timing it in the job's metrics.
