@@ -1,18 +1,21 @@
-//! The controller of docs/installation.md's "Your first cached page",
-//! compiled as written there, and its promise checked: the first request
-//! fetches, the second is a HIT with the same answer.
+//! The controller of docs/installation.md's "Your first cached page"
+//! (`examples/loco-app/src/controllers/report.rs`, whose tests run all of the
+//! page's promises in the app itself) against loco's test context, with no
+//! app around it: the first request fetches, the second is a HIT with the
+//! same answer.
 #![cfg(feature = "loco")]
 
 mod report {
-    // As in docs/installation.md, except the 2 s sleep, shortened to 200 ms.
+    // As in docs/installation.md, except the 1 s sleep, shortened to 200 ms.
     use cacheback::cacheback;
     use loco_rs::prelude::*;
 
-    /// A slow read, cached: fresh for 60 s, then refreshed in the background.
-    #[cacheback(lifetime = 60)]
+    /// A slow read, cached: fresh for 5 s, then refreshed in the background.
+    #[cacheback(lifetime = 5)]
     pub async fn slow_report(_ctx: &AppContext, name: String) -> Result<String, loco_rs::Error> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await; // stands for a slow query
-        Ok(format!("report for {name}, built at {}", chrono::Utc::now()))
+        let built_at = chrono::Utc::now();
+        Ok(format!("report for {name}, built at {built_at}"))
     }
 
     pub async fn show(State(ctx): State<AppContext>, Path(name): Path<String>) -> Result<Response> {
