@@ -13,11 +13,12 @@
 //! the process's global engine, which `#[cacheback]` functions use.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use loco_rs::app::{AppContext, Hooks};
 use loco_rs::boot::StartMode;
+use loco_rs::config::Config;
 use loco_rs::environment::Environment;
 use loco_rs::task::Vars;
 use loco_rs::TestServer;
@@ -59,9 +60,26 @@ impl Drop for TempDir {
 /// The app booted as `cargo loco start` would (test environment), on its own
 /// SQLite file, with `initializers.cacheback` set to `cacheback` if given.
 async fn boot(db: &TempDir, cacheback: Option<serde_json::Value>) -> (TestServer, AppContext) {
-    let mut config = App::load_config(&Environment::Test)
-        .await
-        .expect("config/test.yaml loads");
+    // This app's `config/`, by path: `LOCO_CONFIG_FOLDER`, which loco reads
+    // otherwise, is the sandbox's when cargo runs from the workspace's root.
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut config =
+        Config::from_folder(&Environment::Test, &folder).expect("config/test.yaml loads");
+    assert!(
+        config
+            .logger
+            .override_filter
+            .as_deref()
+            .is_some_and(|f| f.contains("myapp=")),
+        "this app's config/test.yaml, not another app's"
+    );
+    assert!(
+        config
+            .initializers
+            .as_ref()
+            .is_none_or(|all| !all.contains_key("cacheback")),
+        "the test config is the guide's: no `initializers.cacheback`"
+    );
     config.database.uri = format!("sqlite://{}?mode=rwc", db.0.join("test.sqlite").display());
     if let Some(settings) = cacheback {
         config
