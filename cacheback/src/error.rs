@@ -103,6 +103,18 @@ pub enum Error {
         #[source]
         source: SharedError,
     },
+    /// A synchronous fetch took longer than the job's
+    /// [`fetch_hard_timeout`](crate::Job::fetch_hard_timeout): the reader
+    /// gave up; the fetch goes on in the background and stores its result.
+    #[error("job `{job}` took longer than {after:?} to fetch key `{key}` (fetch_hard_timeout)")]
+    FetchTimeout {
+        /// The job's name.
+        job: String,
+        /// The cache key being fetched.
+        key: String,
+        /// The hard timeout.
+        after: std::time::Duration,
+    },
     /// A cache key could not be derived from the arguments.
     #[error("unable to build a cache key for job `{job}`: {message}")]
     Key {

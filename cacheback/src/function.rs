@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::cached_fn::{CachedFn, Plain, WithContext};
 pub use self::job::FunctionJob;
-use crate::engine::{ByName, Cacheback, Refresher};
+use crate::engine::{ByName, Cacheback, Detached, Refresher};
 use crate::error::{Error, FetchError};
 use crate::handle::JobHandle;
 use crate::job::Job;
@@ -194,6 +194,22 @@ impl<D: Decorated> Refresher for DecoratedRefresher<D> {
             let args = decode_args::<DecoratedJob<'_, D>>(payload)?;
             cache.job(DecoratedJob::<D>::new(&context)).refresh_queued(&args, payload).await
         })
+    }
+
+    fn detach(
+        &self,
+        cache: &Cacheback,
+        payload: &RefreshPayload,
+    ) -> Result<BoxFuture<'static, Result<Detached, Error>>, Error> {
+        let context = cache
+            .required_extension::<D::Context>()
+            .map_err(|message| Error::Payload { job: payload.job.clone(), message })?;
+        let args = decode_args::<DecoratedJob<'_, D>>(payload)?;
+        let cache = cache.clone();
+        Ok(Box::pin(async move {
+            let handle = cache.job(DecoratedJob::<D>::new(&context));
+            handle.fill_detached(&args).await.map(|fresh| Arc::new(fresh) as Detached)
+        }))
     }
 
     fn by_name<'a>(

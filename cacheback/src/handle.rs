@@ -50,6 +50,10 @@ pub struct Lookup<T> {
     /// This call's synchronous fetch failed and the stale value was served
     /// instead, within the job's [`stale_if_error`](Job::stale_if_error).
     pub refresh_failed: bool,
+    /// This call's synchronous fetch took longer than the job's
+    /// [`fetch_soft_timeout`](Job::fetch_soft_timeout): the stale value was
+    /// served, and the fetch goes on in the background.
+    pub timed_out: bool,
     /// When the data served was fetched, on the engine's clock (its age is
     /// [`Cacheback::now`] less this); `None` when no data was served (an
     /// empty answer) or the item predates 0.2.
@@ -71,7 +75,7 @@ enum Served<T> {
 
 /// Data with its times: when it was fetched, and when it goes stale (`None`
 /// for data fetched without the cache, the store being down).
-struct Fresh<T> {
+pub(crate) struct Fresh<T> {
     data: Arc<T>,
     fetched_at: Timestamp,
     expiry: Option<Timestamp>,
@@ -259,8 +263,15 @@ impl<J: Job> JobHandle<J> {
 
         if self.must_fetch_stale(&item, delta, args) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - STALE cache hit - running synchronous refresh");
-            return match Box::pin(self.refresh_once(slot, args)).await {
-                Ok(fetched) => Ok(self.finish(Served::Data(fetched), &call, CacheStatus::Stale, Some(true))),
+            return match Box::pin(self.refresh_or_serve_stale(slot, args)).await {
+                Ok(Some(fetched)) => {
+                    Ok(self.finish(Served::Data(fetched), &call, CacheStatus::Stale, Some(true)))
+                }
+                // Past the soft timeout: the stale item, while the fetch goes on.
+                Ok(None) => Ok(Lookup {
+                    timed_out: true,
+                    ..self.finish(self.served(item), &call, CacheStatus::Stale, Some(true))
+                }),
                 Err(err) if self.may_serve_after_error(&item) => {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
                     Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
@@ -295,7 +306,7 @@ impl<J: Job> JobHandle<J> {
         let (key, name) = (&slot.key, J::name());
         if self.job.should_missing_item_be_fetched_synchronously(args) {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache MISS - running synchronous refresh");
-            let fetched = self.refresh_once(slot, args).await?;
+            let fetched = self.refresh_bounded(slot, args).await?;
             return Ok(self.finish(Served::Data(fetched), call, CacheStatus::Miss, Some(true)));
         }
         debug!(
@@ -528,6 +539,7 @@ impl<J: Job> JobHandle<J> {
             status,
             sync_fetch,
             refresh_failed: false,
+            timed_out: false,
             fetched_at,
             expiry,
         }

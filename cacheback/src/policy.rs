@@ -96,6 +96,23 @@ macro_rules! policies {
             max_stale_age: Option<::std::time::Duration> = None;
                 with_max_stale_age(value: ::std::time::Duration) Some(value);
                 get(o) -> Option<::std::time::Duration> { o.max_stale_age }
+            /// How long a reader waits for a synchronous fetch of an item that
+            /// has stale data to serve (past `fetch_on_stale_threshold` or
+            /// `max_stale_age`): past it, the reader gets the stale data
+            /// (`Lookup::timed_out`) and the fetch goes on in the background,
+            /// under the same claim, and stores its result. `None` (the
+            /// default): no bound.
+            fetch_soft_timeout: Option<::std::time::Duration> = None;
+                with_fetch_soft_timeout(value: ::std::time::Duration) Some(value);
+                get(o) -> Option<::std::time::Duration> { o.fetch_soft_timeout }
+            /// How long a reader waits for any synchronous fetch (a cold miss
+            /// included): past it, the reader fails with
+            /// [`Error::FetchTimeout`](crate::Error::FetchTimeout) and the fetch
+            /// goes on in the background and stores its result, for the next
+            /// reader. `None` (the default): no bound.
+            fetch_hard_timeout: Option<::std::time::Duration> = None;
+                with_fetch_hard_timeout(value: ::std::time::Duration) Some(value);
+                get(o) -> Option<::std::time::Duration> { o.fetch_hard_timeout }
             /// The store alias; `None` uses the settings' `cache_alias`.
             cache_alias: Option<String> = None;
                 with_cache_alias(value: impl Into<String>) Some(value.into());
@@ -307,6 +324,8 @@ mod tests {
             .with_fetch_on_stale_threshold(Duration::from_secs(4))
             .with_stale_if_error(Duration::from_secs(5))
             .with_max_stale_age(Duration::from_secs(6))
+            .with_fetch_soft_timeout(Duration::from_secs(8))
+            .with_fetch_hard_timeout(Duration::from_secs(9))
             .with_cache_alias("a")
             .with_task_options(TaskOptions::default().queue("q"))
             .with_set_data_kwarg("d");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::engine::{Builder, ByName, Cacheback, NamedItem, Refresher};
+use crate::engine::{Builder, ByName, Cacheback, Detached, NamedItem, Refresher};
 use crate::error::{Error, FetchError};
 use crate::handle::JobHandle;
 use crate::job::Job;
@@ -33,6 +33,21 @@ impl<J: Job + 'static> Refresher for TypedRefresher<J> {
             let args = decode_args::<J>(payload)?;
             cache.job(job).refresh_queued(&args, payload).await
         })
+    }
+
+    fn detach(
+        &self,
+        cache: &Cacheback,
+        payload: &RefreshPayload,
+    ) -> Result<BoxFuture<'static, Result<Detached, Error>>, Error> {
+        let invalid = |message: String| Error::Payload { job: payload.job.clone(), message };
+        let job = (self.factory)(&payload.state, cache)
+            .map_err(|e| invalid(format!("cannot rebuild the job from state {}: {e}", payload.state)))?;
+        let args = decode_args::<J>(payload)?;
+        let handle = cache.job(job);
+        Ok(Box::pin(
+            async move { handle.fill_detached(&args).await.map(|fresh| Arc::new(fresh) as Detached) },
+        ))
     }
 
     fn by_name<'a>(

@@ -105,6 +105,11 @@ pub fn describe() {
     describe_histogram!(REFRESH_DURATION_SECONDS, Unit::Seconds, "Duration of a refresh (fetch and store).");
     describe_counter!(CLAIMS_TOTAL, Unit::Count, "Claims on a key (refresh, fill), won or lost.");
     describe_counter!(
+        FETCH_TIMEOUTS_TOTAL,
+        Unit::Count,
+        "Synchronous fetches a reader stopped waiting for (soft: stale served; hard: failed)."
+    );
+    describe_counter!(
         DISPATCHES_TOTAL,
         Unit::Count,
         "Refreshes handed to the queue: enqueued, inline, failed."
@@ -141,6 +146,11 @@ pub(crate) fn refresh_span(job: &str, key: &str, mode: Mode) -> tracing::Span {
         outcome = tracing::field::Empty,
     )
 }
+
+/// Synchronous fetches a reader stopped waiting for:
+/// `cacheback_fetch_timeouts_total{job, kind}`, `kind` `soft` (stale data
+/// served) or `hard` (the reader failed).
+pub const FETCH_TIMEOUTS_TOTAL: &str = "cacheback_fetch_timeouts_total";
 
 /// How a refresh ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +190,8 @@ pub(crate) struct JobMetrics {
     claims: [[Counter; 2]; 2],
     /// Fill waits given up at `fill_wait` (`kind="fill", result="gave_up"`).
     fill_give_ups: Counter,
+    /// [soft, hard] fetch timeouts.
+    fetch_timeouts: [Counter; 2],
     /// enqueued, inline, failed.
     dispatches: [Counter; 3],
 }
@@ -203,6 +215,8 @@ impl JobMetrics {
             refresh_duration: [duration(Mode::Sync), duration(Mode::Queued)],
             claims: [["won", "lost"].map(|r| claim("refresh", r)), ["won", "lost"].map(|r| claim("fill", r))],
             fill_give_ups: claim("fill", "gave_up"),
+            fetch_timeouts: ["soft", "hard"]
+                .map(|kind| metrics::counter!(FETCH_TIMEOUTS_TOTAL, "job" => job.clone(), "kind" => kind)),
             dispatches: ["enqueued", "inline", "failed"].map(dispatch),
         }
     }
@@ -237,6 +251,12 @@ impl JobMetrics {
 
     pub(crate) fn claim(&self, claim: Claim, won: bool) {
         self.claims[claim as usize][usize::from(!won)].increment(1);
+    }
+
+    /// A reader stopped waiting for a synchronous fetch: at its soft timeout
+    /// (`hard` false: it served stale data) or its hard one.
+    pub(crate) fn fetch_timed_out(&self, hard: bool) {
+        self.fetch_timeouts[usize::from(hard)].increment(1);
     }
 
     /// A reader stopped waiting for another process's fill (`fill_wait`).

@@ -463,6 +463,8 @@ async fn without_an_engine_calls_are_direct() {
     fetch_on_stale_threshold = 4,
     stale_if_error = 5,
     max_stale_age = 6,
+    fetch_soft_timeout = 8,
+    fetch_hard_timeout = 9,
     fetch_on_miss = false,
     cache_alias = "secondary",
     queue = "q",

@@ -43,6 +43,8 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("fetch_on_stale_threshold", Kind::Seconds),
     ("stale_if_error", Kind::Seconds),
     ("max_stale_age", Kind::Seconds),
+    ("fetch_soft_timeout", Kind::Seconds),
+    ("fetch_hard_timeout", Kind::Seconds),
     ("fetch_on_miss", Kind::Bool),
     ("cache_alias", Kind::Text),
     ("job", Kind::Policy),

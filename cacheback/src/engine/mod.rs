@@ -13,7 +13,7 @@ pub(crate) mod registry;
 
 pub use self::builder::Builder;
 pub use self::perform::NamedItem;
-pub(crate) use self::registry::{ByName, Refresher, Registry};
+pub(crate) use self::registry::{ByName, Detached, Refresher, Registry};
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -254,6 +254,11 @@ impl Cacheback {
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         let any = Arc::clone(self.inner.extensions.get(&TypeId::of::<T>())?);
         any.downcast::<T>().ok()
+    }
+
+    /// The refresher registered under `job`, if any.
+    pub(crate) fn refresher_of(&self, job: &str) -> Option<Arc<dyn Refresher>> {
+        self.inner.registry.get(job).cloned()
     }
 
     /// [`extension`](Self::extension), or why a job rebuilt in a worker

@@ -28,7 +28,20 @@ pub trait Refresher: Send + Sync {
         state: &'a serde_json::Value,
         args: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<super::NamedItem, Error>>;
+
+    /// Rebuilds the job of `payload` now and returns its synchronous fill
+    /// (fetch and store) as a future of its own, which can outlive the
+    /// reader that started it: what a fetch with a timeout runs on. The
+    /// output is the handle's fresh item, type-erased.
+    fn detach(
+        &self,
+        cache: &Cacheback,
+        payload: &RefreshPayload,
+    ) -> Result<BoxFuture<'static, Result<Detached, Error>>, Error>;
 }
+
+/// A detached fill's fresh item, type-erased (see [`Refresher::detach`]).
+pub(crate) type Detached = Arc<dyn std::any::Any + Send + Sync>;
 
 /// What [`Cacheback::invalidate_by_name`] and [`Cacheback::delete_by_name`]
 /// do to an item, through its job's [`Refresher`].

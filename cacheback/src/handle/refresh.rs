@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use tracing::{Instrument, debug, error, warn};
 
 use super::{Fresh, JobHandle, Read, Slot};
 use crate::clock::Timestamp;
-use crate::error::{Error, StoreError};
+use crate::engine::Detached;
+use crate::error::{Error, SharedError, StoreError};
 use crate::item::{self, CachedItem};
 use crate::job::{Dispatch, Job, Refetched};
 use crate::payload::{RefreshOutcome, RefreshPayload};
@@ -54,6 +56,16 @@ impl<J: Job> JobHandle<J> {
             self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
             return Ok(RefreshOutcome::SkippedFresh);
         }
+        // A reader's fill under way (perhaps one it stopped waiting for, past
+        // a fetch timeout) is waited for, not repeated. The worker takes no
+        // claim itself: a killed worker's would hold up its job's recovery.
+        if slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false) {
+            let give_up = tokio::time::Instant::now() + self.job.fill_wait().min(self.job.refresh_timeout());
+            if let Waited::Filled(_) = self.wait_for_fill(&slot, give_up).await {
+                self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
+                return Ok(RefreshOutcome::SkippedFresh);
+            }
+        }
         self.fetch_and_store(&slot, args, Mode::Queued).await?;
         Ok(RefreshOutcome::Refreshed)
     }
@@ -79,6 +91,49 @@ impl<J: Job> JobHandle<J> {
             })
             .await?;
         Ok(Fresh::clone(&fetched))
+    }
+
+    /// [`refresh_once`](Self::refresh_once), for at most the job's
+    /// `fetch_hard_timeout`: past it, [`Error::FetchTimeout`] while the fetch
+    /// goes on.
+    pub(super) async fn refresh_bounded(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+    ) -> Result<Fresh<J::Output>, Error> {
+        let Some(after) = self.job.fetch_hard_timeout() else {
+            return self.refresh_once(slot, args).await;
+        };
+        match tokio::time::timeout(after, self.refresh_once(slot, args)).await {
+            Ok(fetched) => fetched,
+            Err(_) => {
+                self.metrics.fetch_timed_out(true);
+                warn!(target: "cacheback", job = %J::name(), key = %slot.key, "The fetch took longer than fetch_hard_timeout ({after:?}); failing the read");
+                Err(Error::FetchTimeout { job: J::name().into_owned(), key: slot.key.clone(), after })
+            }
+        }
+    }
+
+    /// The synchronous refresh of an item with stale data to serve:
+    /// [`refresh_bounded`](Self::refresh_bounded), or `None` once the job's
+    /// `fetch_soft_timeout` has passed (the caller serves the stale data;
+    /// the fetch goes on).
+    pub(super) async fn refresh_or_serve_stale(
+        &self,
+        slot: &Slot<'_>,
+        args: &J::Args,
+    ) -> Result<Option<Fresh<J::Output>>, Error> {
+        let Some(after) = self.job.fetch_soft_timeout() else {
+            return self.refresh_bounded(slot, args).await.map(Some);
+        };
+        match tokio::time::timeout(after, self.refresh_bounded(slot, args)).await {
+            Ok(fetched) => fetched.map(Some),
+            Err(_) => {
+                self.metrics.fetch_timed_out(false);
+                debug!(target: "cacheback", job = %J::name(), key = %slot.key, "The fetch took longer than fetch_soft_timeout ({after:?}); serving the stale item");
+                Ok(None)
+            }
+        }
     }
 
     /// The item if the store holds it fresh, with data.
@@ -139,11 +194,60 @@ impl<J: Job> JobHandle<J> {
         token: String,
     ) -> Result<Fresh<J::Output>, Error> {
         let claim = HeldClaim { store: Some(Arc::clone(slot.store)), key: slot.key.clone(), token };
+        // A fetch a reader may stop waiting for runs on a task of its own,
+        // so that it completes and stores for the next reader.
+        if (self.job.fetch_soft_timeout().is_some() || self.job.fetch_hard_timeout().is_some())
+            && let Some(fill) = self.detach(slot, args)
+        {
+            return self.run_detached(slot, fill, claim).await;
+        }
         let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
         if let Err(e) = claim.release().await {
             warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
         }
         fetched
+    }
+
+    /// The fill of `args` as a future that owns what it needs: the job
+    /// rebuilt by its registered factory from its `init_state`, as a worker
+    /// would. `None` for a job that is not registered or does not rebuild
+    /// (logged): its fetch runs in the reader, and a timeout cuts it short.
+    fn detach(&self, slot: &Slot<'_>, args: &J::Args) -> Option<BoxFuture<'static, Result<Detached, Error>>> {
+        let refresher = self.cache.refresher_of(&J::name())?;
+        let detached = self.payload(slot, args).and_then(|payload| refresher.detach(&self.cache, &payload));
+        match detached {
+            Ok(fill) => Some(fill),
+            Err(err) => {
+                warn!(target: "cacheback", error = %err, "Unable to run the fetch on a task of its own; fetching in the reader");
+                None
+            }
+        }
+    }
+
+    /// Runs a detached fill on a task that holds the fill claim until it has
+    /// stored; waits for it (a reader that stops waiting leaves it running).
+    async fn run_detached(
+        &self,
+        slot: &Slot<'_>,
+        fill: BoxFuture<'static, Result<Detached, Error>>,
+        claim: HeldClaim,
+    ) -> Result<Fresh<J::Output>, Error> {
+        let task = tokio::spawn(async move {
+            let filled = fill.await;
+            if let Err(e) = claim.release().await {
+                warn!(target: "cacheback", error = %e, "Unable to release the fill claim");
+            }
+            filled
+        });
+        let failed =
+            |source: SharedError| Error::Fetch { job: J::name().into_owned(), key: slot.key.clone(), source };
+        let filled = task.await.map_err(|e| failed(Arc::new(e)))??;
+        let fresh = filled.downcast::<Fresh<J::Output>>().map_err(|_| Error::Decode {
+            key: slot.key.clone(),
+            type_name: std::any::type_name::<J::Output>(),
+            message: "the job registered under this name has another output type".to_owned(),
+        })?;
+        Ok(Fresh::clone(&fresh))
     }
 
     /// Polls for the fresh item another process is filling, until `give_up`.
@@ -302,24 +406,34 @@ impl<J: Job> JobHandle<J> {
     }
 
     pub(super) async fn enqueue(&self, slot: &Slot<'_>, args: &J::Args) -> Result<(), Error> {
-        let job = J::name().into_owned();
+        let payload = self.payload(slot, args)?;
+        self.cache
+            .queue()
+            .enqueue(payload, &self.job.task_options())
+            .await
+            .map_err(|source| Error::Queue { job: J::name().into_owned(), source })
+    }
+
+    /// The refresh of prepared `args`, as a payload.
+    fn payload(&self, slot: &Slot<'_>, args: &J::Args) -> Result<RefreshPayload, Error> {
         let args = serde_json::to_value(args).map_err(|e| Error::Encode {
             type_name: std::any::type_name::<J::Args>(),
             message: e.to_string(),
         })?;
-        let payload = RefreshPayload {
-            job: job.clone(),
+        Ok(RefreshPayload {
+            job: J::name().into_owned(),
             state: self.job.init_state(),
             args,
             key: slot.key.clone(),
             queued_at: Some(self.cache.now()),
             trace: crate::trace_context::current(),
-        };
-        self.cache
-            .queue()
-            .enqueue(payload, &self.job.task_options())
-            .await
-            .map_err(|source| Error::Queue { job, source })
+        })
+    }
+
+    /// A detached fill's work (`Refresher::detach`): fetch and store
+    /// prepared `args`, as a reader's synchronous refresh.
+    pub(crate) async fn fill_detached(&self, args: &J::Args) -> Result<Fresh<J::Output>, Error> {
+        self.fetch_and_store(&self.slot(args)?, args, Mode::Sync).await
     }
 }
 

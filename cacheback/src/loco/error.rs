@@ -19,7 +19,7 @@ impl From<Error> for loco_rs::Error {
     /// |---|---|---|
     /// | [`Error::Key`], [`Error::Call`] (bad arguments) | `BadRequest(message)` | 400 with the message |
     /// | [`Error::Fetch`] of a `QuerySetGetJob` that found no row (feature `sea-orm`: `QueryError::NotFound`) | `NotFound` | 404 `not_found`, logged at debug |
-    /// | [`Error::Fetch`] (the data source failed, nothing to serve) | `CustomError(503, ..)` | 503 `service_unavailable` |
+    /// | [`Error::Fetch`] (the data source failed, nothing to serve), [`Error::FetchTimeout`] (it took longer than `fetch_hard_timeout`) | `CustomError(503, ..)` | 503 `service_unavailable` |
     /// | anything else (store, queue, codec, configuration) | `InternalServerError` | 500 `internal_server_error` |
     ///
     /// The 5xx bodies are generic; the full error is logged with
@@ -39,7 +39,7 @@ impl From<Error> for loco_rs::Error {
                 tracing::debug!(target: "cacheback", error = %err, "no such row: 404");
                 Self::NotFound
             }
-            err @ Error::Fetch { .. } => {
+            err @ (Error::Fetch { .. } | Error::FetchTimeout { .. }) => {
                 tracing::error!(target: "cacheback", error = %err, "fetch failed with nothing cached to serve: 503");
                 Self::CustomError(
                     StatusCode::SERVICE_UNAVAILABLE,
