@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use cacheback_test_support::{free_port, redis_url};
 use redis::Commands;
+use sandbox::cached::KEYED_SOFT_TIMEOUT;
 
 /// One production deployment of the sandbox: its database, Redis keys and queue.
 struct Deployment {
@@ -219,6 +220,64 @@ fn the_sandbox_in_production() {
     assert_eq!((status, items(&body)), (200, 1));
     both.terminate();
     web.terminate();
+}
+
+/// A slow database (the table locked by another session) holds a page whose
+/// item is past `max_stale_age` up for KeyedJob's soft timeout only: the
+/// stale rows are served at the bound, and the fetch, left running, lands
+/// once the lock is gone.
+#[test]
+fn a_slow_database_is_answered_with_stale_data_at_the_soft_timeout() {
+    let deployment = Deployment::new();
+    let mut web = deployment.start(&[]);
+    web.wait_listening();
+    let (status, body) = get(web.port, "/?name=Item_2");
+    assert_eq!((status, items(&body)), (200, 1), "{body}");
+    // Past max_stale_age (10 s): the next read fetches in the request.
+    std::thread::sleep(Duration::from_millis(10_500));
+    let mut lock = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", &deployment.database, "-q", "-c"])
+        .arg("BEGIN; LOCK TABLE dummy_models IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !table_locked(&deployment.database) {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let (status, body) = get(web.port, "/?name=Item_2");
+    let waited = started.elapsed();
+    eprintln!("slow database: the stale page after {waited:?} (soft timeout {KEYED_SOFT_TIMEOUT:?})");
+    assert_eq!((status, items(&body)), (200, 1), "{body}");
+    assert!(body.contains(r#"data-status="stale""#), "{body}");
+    assert!(waited >= KEYED_SOFT_TIMEOUT && waited < Duration::from_secs(2), "{waited:?}");
+    assert!(lock.wait().unwrap().success());
+    // The fetch that outlived the request stored its rows: a HIT.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = get(web.port, "/?name=Item_2");
+        if body.contains(r#"data-status="hit""#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the background fetch never landed: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    web.terminate();
+}
+
+/// Whether a session holds an exclusive lock on `dummy_models` in `database`.
+fn table_locked(database: &str) -> bool {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-tAq", "-c"])
+        .arg(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+              WHERE c.relname = 'dummy_models' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        )
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() != "0"
 }
 
 /// A Procfile runner starts the web and the worker process at once on a fresh

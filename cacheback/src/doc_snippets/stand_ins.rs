@@ -126,7 +126,4 @@ mod stand_ins {
     pub async fn names_containing(db: &DatabaseConnection, q: &str) -> Result<Vec<Model>, DbErr> {
         dummy_models::Entity::find().filter(dummy_models::Column::Name.contains(q)).all(db).await
     }
-    pub fn bad_request(err: cacheback::orm::QueryError) -> loco_rs::Error {
-        loco_rs::Error::BadRequest(err.to_string())
-    }
 }
