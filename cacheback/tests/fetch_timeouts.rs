@@ -19,6 +19,7 @@ on_every_store_mt!(
     the_soft_timeout_serves_stale_data_and_the_fetch_lands,
     the_hard_timeout_fails_the_reader_and_the_fetch_lands,
     a_worker_refresh_racing_a_soft_timeout_does_not_fetch_again,
+    an_unregistered_job_s_timeouts_do_not_apply,
 );
 
 const FETCH: Duration = Duration::from_millis(400);
@@ -129,6 +130,12 @@ async fn the_soft_timeout_serves_stale_data_and_the_fetch_lands(backend: Backend
     let started = Instant::now();
     let found = job.lookup(&()).await.unwrap();
     let waited = started.elapsed();
+    eprintln!(
+        "soft_timeout_wait {} ms (bound {} ms, fetch {} ms)",
+        waited.as_millis(),
+        SOFT.as_millis(),
+        FETCH.as_millis()
+    );
     assert_eq!((found.status, found.timed_out, *found.value.unwrap()), (CacheStatus::Stale, true, 1));
     assert!(waited >= SOFT && waited < FETCH, "the stale data at the soft timeout ({waited:?})");
     lands(&job, 2).await;
@@ -144,6 +151,12 @@ async fn the_hard_timeout_fails_the_reader_and_the_fetch_lands(backend: Backend)
     let started = Instant::now();
     let err = job.lookup(&()).await.unwrap_err();
     let waited = started.elapsed();
+    eprintln!(
+        "hard_timeout_wait {} ms (bound {} ms, fetch {} ms)",
+        waited.as_millis(),
+        SOFT.as_millis(),
+        FETCH.as_millis()
+    );
     assert!(matches!(err, Error::FetchTimeout { after, .. } if after == SOFT), "{err:?}");
     assert!(waited >= SOFT && waited < FETCH, "failed at the hard timeout ({waited:?})");
     #[cfg(feature = "loco")]
@@ -171,4 +184,32 @@ async fn a_worker_refresh_racing_a_soft_timeout_does_not_fetch_again(backend: Ba
     assert!(found.timed_out);
     assert_eq!(e.cache.perform(&payload).await.unwrap(), RefreshOutcome::SkippedFresh);
     assert_eq!(e.source.fetches(), 2, "the first fetch and the reader's, none for the worker");
+}
+
+/// A job with a hard timeout that the engine cannot rebuild (not
+/// registered): cut short, its fetch would never land, so the timeouts do
+/// not apply: the reader waits for its fetch, and a warning says why, once.
+async fn an_unregistered_job_s_timeouts_do_not_apply(backend: Backend) {
+    #[derive(Clone)]
+    struct Unregistered(Source);
+    impl Job for Unregistered {
+        type Args = ();
+        type Output = u32;
+        async fn fetch(&self, _: &()) -> Result<u32, FetchError> {
+            self.0.fetch().await
+        }
+        fn fetch_hard_timeout(&self) -> Option<Duration> {
+            Some(SOFT)
+        }
+    }
+    let e = engine(backend).await;
+    let job = e.cache.job(Unregistered(e.source.clone()));
+    let (logs, _guard) = Logs::capture();
+    for _ in 0..2 {
+        job.delete(&()).await.unwrap();
+        let started = Instant::now();
+        assert_eq!(*job.get(&()).await.unwrap().unwrap(), 0);
+        assert!(started.elapsed() >= FETCH, "the whole fetch");
+    }
+    assert_eq!(logs.text().matches("the timeouts do not apply").count(), 1, "{}", logs.text());
 }

@@ -77,7 +77,7 @@ pub(crate) struct Inner {
     telemetry: telemetry::Registered,
     /// Whether refreshes of unregistered jobs run in the caller.
     registered_only: bool,
-    /// The unregistered jobs already logged (see `Cacheback::unregistered`).
+    /// What was logged once already (see `Cacheback::first_time`).
     unregistered: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -280,8 +280,7 @@ impl Cacheback {
         if !self.inner.registered_only || self.is_registered(job) {
             return true;
         }
-        let mut warned = self.inner.unregistered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if warned.insert(job.to_owned()) {
+        if self.first_time(format!("queue {job}")) {
             tracing::error!(
                 target: "cacheback",
                 %job,
@@ -292,6 +291,12 @@ impl Cacheback {
             );
         }
         false
+    }
+
+    /// Whether this engine has not seen `what` before: for what is logged
+    /// once per engine.
+    pub(crate) fn first_time(&self, what: String) -> bool {
+        self.inner.unregistered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(what)
     }
 
     pub(crate) fn flights(&self) -> &SingleFlight {

@@ -101,7 +101,7 @@ impl<J: Job> JobHandle<J> {
         slot: &Slot<'_>,
         args: &J::Args,
     ) -> Result<Fresh<J::Output>, Error> {
-        let Some(after) = self.job.fetch_hard_timeout() else {
+        let Some(after) = self.job.fetch_hard_timeout().filter(|_| self.timeouts_apply()) else {
             return self.refresh_once(slot, args).await;
         };
         match tokio::time::timeout(after, self.refresh_once(slot, args)).await {
@@ -123,7 +123,7 @@ impl<J: Job> JobHandle<J> {
         slot: &Slot<'_>,
         args: &J::Args,
     ) -> Result<Option<Fresh<J::Output>>, Error> {
-        let Some(after) = self.job.fetch_soft_timeout() else {
+        let Some(after) = self.job.fetch_soft_timeout().filter(|_| self.timeouts_apply()) else {
             return self.refresh_bounded(slot, args).await.map(Some);
         };
         match tokio::time::timeout(after, self.refresh_bounded(slot, args)).await {
@@ -134,6 +134,26 @@ impl<J: Job> JobHandle<J> {
                 Ok(None)
             }
         }
+    }
+
+    /// Whether the job's fetch timeouts apply: a fetch a reader stops
+    /// waiting for must go on without it, on a task running the job rebuilt
+    /// by its registered factory. For a job that is not registered they do
+    /// not (logged once): cut short, its fetch would never land.
+    fn timeouts_apply(&self) -> bool {
+        let name = J::name();
+        if self.cache.is_registered(&name) {
+            return true;
+        }
+        if self.cache.first_time(format!("timeouts {name}")) {
+            warn!(
+                target: "cacheback",
+                job = %name,
+                "Job {name} has a fetch timeout but is not registered with this engine: a fetch cannot \
+                 go on without its reader, so the timeouts do not apply. Register the job"
+            );
+        }
+        false
     }
 
     /// The item if the store holds it fresh, with data.
@@ -232,8 +252,17 @@ impl<J: Job> JobHandle<J> {
         fill: BoxFuture<'static, Result<Detached, Error>>,
         claim: HeldClaim,
     ) -> Result<Fresh<J::Output>, Error> {
+        // Bounded like a queued refresh: past the refresh timeout the claim
+        // has expired and another fetch may have landed; this one is dropped.
+        let (after, job, key) = (self.job.refresh_timeout(), J::name().into_owned(), slot.key.clone());
         let task = tokio::spawn(async move {
-            let filled = fill.await;
+            let filled = match tokio::time::timeout(after, fill).await {
+                Ok(filled) => filled,
+                Err(_) => {
+                    warn!(target: "cacheback", %job, %key, "A fetch outlived the refresh timeout ({after:?}): abandoned, not stored");
+                    Err(Error::FetchTimeout { job, key, after })
+                }
+            };
             if let Err(e) = claim.release().await {
                 warn!(target: "cacheback", error = %e, "Unable to release the fill claim");
             }
