@@ -242,7 +242,7 @@ impl Builder {
                 flights: SingleFlight::default(),
                 telemetry: telemetry::Registered::default(),
                 registered_only: self.registered_only,
-                unregistered: std::sync::Mutex::default(),
+                logged_once: std::sync::Mutex::default(),
             }),
         };
         let inner: Weak<Inner> = Arc::downgrade(&cache.inner);

@@ -78,7 +78,7 @@ pub(crate) struct Inner {
     /// Whether refreshes of unregistered jobs run in the caller.
     registered_only: bool,
     /// What was logged once already (see `Cacheback::first_time`).
-    unregistered: std::sync::Mutex<std::collections::HashSet<String>>,
+    logged_once: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 type Extensions = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
@@ -296,7 +296,7 @@ impl Cacheback {
     /// Whether this engine has not seen `what` before: for what is logged
     /// once per engine.
     pub(crate) fn first_time(&self, what: String) -> bool {
-        self.inner.unregistered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(what)
+        self.inner.logged_once.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(what)
     }
 
     pub(crate) fn flights(&self) -> &SingleFlight {

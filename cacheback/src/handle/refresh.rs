@@ -11,7 +11,7 @@ use tracing::{Instrument, debug, error, warn};
 use super::{Fresh, JobHandle, Read, Slot};
 use crate::clock::Timestamp;
 use crate::engine::Detached;
-use crate::error::{Error, SharedError, StoreError};
+use crate::error::{Error, SharedError};
 use crate::item::{self, CachedItem};
 use crate::job::{Dispatch, Job, Refetched};
 use crate::payload::{RefreshOutcome, RefreshPayload};
@@ -59,12 +59,11 @@ impl<J: Job> JobHandle<J> {
         // A reader's fill under way (perhaps one it stopped waiting for, past
         // a fetch timeout) is waited for, not repeated. The worker takes no
         // claim itself: a killed worker's would hold up its job's recovery.
-        if slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false) {
-            let give_up = tokio::time::Instant::now() + self.job.fill_wait().min(self.job.refresh_timeout());
-            if let Waited::Filled(_) = self.wait_for_fill(&slot, give_up).await {
-                self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
-                return Ok(RefreshOutcome::SkippedFresh);
-            }
+        if slot.store.is_claimed(&slot.key, self.cache.now()).await.unwrap_or(false)
+            && let Waited::Filled(_) = self.wait_for_fill(&slot, self.fill_deadline()).await
+        {
+            self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
+            return Ok(RefreshOutcome::SkippedFresh);
         }
         self.fetch_and_store(&slot, args, Mode::Queued).await?;
         Ok(RefreshOutcome::Refreshed)
@@ -172,7 +171,7 @@ impl<J: Job> JobHandle<J> {
     /// the holder lets go without a fresh item (its fetch failed, its caller
     /// was cancelled), this call claims it in turn.
     pub(super) async fn fill(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fresh<J::Output>, Error> {
-        let give_up = tokio::time::Instant::now() + self.job.fill_wait().min(self.job.refresh_timeout());
+        let give_up = self.fill_deadline();
         loop {
             let token = crate::id::unique_hex(12);
             let now = self.cache.now();
@@ -222,9 +221,7 @@ impl<J: Job> JobHandle<J> {
             return self.run_detached(slot, fill, claim).await;
         }
         let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
-        if let Err(e) = claim.release().await {
-            warn!(target: "cacheback", error = %slot.error("release", e), "Unable to release the fill claim");
-        }
+        claim.release().await;
         fetched
     }
 
@@ -263,9 +260,7 @@ impl<J: Job> JobHandle<J> {
                     Err(Error::FetchTimeout { job, key, after })
                 }
             };
-            if let Err(e) = claim.release().await {
-                warn!(target: "cacheback", error = %e, "Unable to release the fill claim");
-            }
+            claim.release().await;
             filled
         });
         let failed =
@@ -277,6 +272,12 @@ impl<J: Job> JobHandle<J> {
             message: "the job registered under this name has another output type".to_owned(),
         })?;
         Ok(Fresh::clone(&fresh))
+    }
+
+    /// How long from now a wait for another process's fill lasts: the job's
+    /// `fill_wait`, never past its refresh timeout (which bounds the claim).
+    fn fill_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.job.fill_wait().min(self.job.refresh_timeout())
     }
 
     /// Polls for the fresh item another process is filling, until `give_up`.
@@ -487,11 +488,18 @@ struct HeldClaim {
 }
 
 impl HeldClaim {
-    async fn release(mut self) -> Result<(), StoreError> {
-        match self.store.take() {
-            Some(store) => store.release(&self.key, &self.token).await,
-            None => Ok(()),
+    /// Releases the claim; a failure is logged (the claim then expires with
+    /// the refresh timeout).
+    async fn release(mut self) {
+        if let Some(store) = self.store.take() {
+            release(&*store, &self.key, &self.token).await;
         }
+    }
+}
+
+async fn release(store: &dyn CacheStore, key: &str, token: &str) {
+    if let Err(e) = store.release(key, token).await {
+        warn!(target: "cacheback", error = %e, %key, "Unable to release the fill claim");
     }
 }
 
@@ -502,11 +510,7 @@ impl Drop for HeldClaim {
         // Outside a runtime (the runtime itself is shutting down) the claim
         // expires with the refresh timeout instead.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = store.release(&key, &token).await {
-                    warn!(target: "cacheback", error = %e, %key, "Unable to release a cancelled fill's claim");
-                }
-            });
+            runtime.spawn(async move { release(&*store, &key, &token).await });
         }
     }
 }
