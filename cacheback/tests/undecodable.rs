@@ -23,6 +23,11 @@ on_every_store!(
 
 const WARNING: &str = "Undecodable cached item treated as a MISS";
 
+/// The tests take turns: they all reach the warning's callsite, and
+/// `tracing`'s per-callsite interest, computed when one test thread first
+/// reaches it, can otherwise hide it from another thread's captured logs.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Stores, under the dummy job's key for `foo`, an item of another output
 /// type (a `String`, where the dummy job caches a `(String, f64)`).
 async fn plant(fx: &Fixture) -> String {
@@ -34,6 +39,7 @@ async fn plant(fx: &Fixture) -> String {
 }
 
 async fn lookup_fetches_logs_once_and_replaces(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     plant(&fx).await;
     let (logs, _guard) = Logs::capture();
@@ -47,6 +53,7 @@ async fn lookup_fetches_logs_once_and_replaces(backend: Backend) {
 }
 
 async fn lookup_without_fetch_on_miss_claims_it_and_queues_one_refresh(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     let key = fx.empty().key(&foo()).unwrap();
     fx.cache.job(FailJob).store_raw(&key, fx.cache.now() + 600.0, Some("x".into())).await.unwrap();
@@ -63,12 +70,14 @@ async fn lookup_without_fetch_on_miss_claims_it_and_queues_one_refresh(backend: 
 }
 
 async fn raw_get_is_none(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     plant(&fx).await;
     assert!(fx.dummy().raw_get(&foo()).await.unwrap().is_none());
 }
 
 async fn invalidate_is_as_on_a_miss(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     plant(&fx).await;
     fx.dummy().invalidate(&foo()).await.unwrap();
@@ -78,6 +87,7 @@ async fn invalidate_is_as_on_a_miss(backend: Backend) {
 }
 
 async fn delete_removes_it(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     let key = plant(&fx).await;
     fx.dummy().delete(&foo()).await.unwrap();
@@ -85,6 +95,7 @@ async fn delete_removes_it(backend: Backend) {
 }
 
 async fn set_replaces_it(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     plant(&fx).await;
     fx.dummy().set(&foo(), ("set".into(), 1.0)).await.unwrap();
@@ -93,6 +104,7 @@ async fn set_replaces_it(backend: Backend) {
 }
 
 async fn refresh_replaces_it(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     plant(&fx).await;
     assert_eq!(fx.dummy().refresh(&foo()).await.unwrap().0, "JOB-EXECUTED:foo");
@@ -100,6 +112,7 @@ async fn refresh_replaces_it(backend: Backend) {
 }
 
 async fn async_refresh_queues(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     plant(&fx).await;
     assert_eq!(fx.dummy().async_refresh(&foo()).await.unwrap(), Dispatch::Enqueued);
@@ -109,6 +122,7 @@ async fn async_refresh_queues(backend: Backend) {
 /// A worker's refresh is not skipped as fresh: what is stored is not this
 /// job's item.
 async fn a_queued_refresh_runs(backend: Backend) {
+    let _turn = TURN.lock().await;
     let fx = fixture(backend).build().await;
     fx.dummy().async_refresh(&foo()).await.unwrap();
     let payload = fx.queue.pending_payloads().remove(0);
