@@ -104,10 +104,12 @@ pub(super) async fn retry_or_bury(
     if !exhausted {
         let jitter = u32::from(blake3::hash(msg.jid.as_bytes()).as_bytes()[0]) + count;
         let delay = retry_delay(count, jitter).as_secs_f64();
-        // At least the whole delay after the failure: `at + delay` can round
-        // to one unit below it (at 1.7e9 s, a unit is 2.4e-7 s).
-        let when = at + delay;
-        let when = if when - at < delay { when.next_up() } else { when };
+        // At least the whole delay after the failure as the job records it
+        // (a millisecond stamp rounds, possibly up), and `base + delay` can
+        // round to one unit below it (at 1.7e9 s, a unit is 2.4e-7 s).
+        let base = stamp.as_secs_f64().max(at);
+        let when = base + delay;
+        let when = if when - base < delay { when.next_up() } else { when };
         let () = conn
             .zadd("retry", json, when)
             .await
