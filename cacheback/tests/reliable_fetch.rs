@@ -167,7 +167,9 @@ async fn a_killed_worker_s_refresh_is_recovered_without_a_reader() {
                                                       'job' => w['payload']['args'][0]['job'] } } })",
             &[("ID", &identity)],
         );
-        (seen["work"].as_array().is_some_and(|w| !w.is_empty())).then_some(seen)
+        // The work entry is written when the job starts, the busy count at
+        // the next heartbeat: wait for both.
+        (seen["work"].as_array().is_some_and(|w| !w.is_empty()) && seen["procs"][0]["busy"] == 1).then_some(seen)
     })
     .await;
     assert_eq!(busy["procs"][0]["busy"], 1, "{busy}");
