@@ -1,32 +1,51 @@
-//! HIT `get` on a 100-row payload, against each store's same-run floor.
+//! A HIT on a 100-row payload, against its same-run floors and the closest
+//! Rust peer, [amalgam-cache](https://crates.io/crates/amalgam-cache) (the
+//! Rust port of .NET FusionCache).
 //!
 //! Run: `cargo bench -p cacheback --bench hit` (needs Redis at
 //! `CACHEBACK_TEST_REDIS_URL`, default `redis://127.0.0.1:6379/15`).
 //!
-//! Prints `name value unit` lines. Each figure is the median over samples,
-//! taken alternately from the engine and from its floor so both see the same
-//! machine state:
+//! Prints `name value unit` lines. The contenders of a group take turns,
+//! round after round, so that all of them see the same machine state. A
+//! median is over batches of 32 calls timed together (per call); a 99th
+//! percentile over calls timed one by one, so that it shows the slow call a
+//! batch would hide (and includes the timer's ~40 ns).
 //!
-//! * memory floor: `MemoryStore::get` of the key + the downcast to the item
-//!   (what any in-process cache must do);
-//! * redis floor: a raw `GET` of the same key on the same connection + the JSON
-//!   decode of the same bytes;
-//! * redis + local copy: the engine with a [`LocalCache`] in front of the same
-//!   Redis store, against the same redis floor;
-//! * metrics: the in-memory HIT through a handle made after a Prometheus
-//!   recorder (`metrics-exporter-prometheus`) was installed, against the same
-//!   HIT through a handle made before (the facade's no-op): what recording
-//!   costs a HIT.
+//! * `memory`: cacheback's `get` on a [`MemoryStore`]; the peer's
+//!   `get_or_set` and `try_get` with the value in its memory level; the moka
+//!   floor, `moka::sync::Cache::get` of the same `Arc` (moka as
+//!   `MemoryStore` used to configure it); the store floor,
+//!   `CacheStore::get` of the item and its downcast.
+//! * `local`: cacheback's `get` on a [`RedisStore`] with a [`LocalCache`] in
+//!   front; the peer's `get_or_set` with Redis as its distributed level and
+//!   the value in its memory level.
+//! * `redis`: cacheback's `get` on a `RedisStore` alone, against a raw `GET`
+//!   of the same key on the same kind of connection and the JSON decode of
+//!   its bytes.
+//! * `recorded`: the in-memory `get` through a handle made after a Prometheus
+//!   recorder was installed, against one made before (the facade's no-op).
+//! * `codec`: the decode of the same 100 rows from JSON and from postcard.
+//!
+//! `HIT_PROFILE=memory` (or `local`, or `peer`) runs only 100,000 in-memory
+//! (or local-copy, or the peer's in-memory) HITs, for an instruction profile
+//! of one HIT:
+//! `HIT_PROFILE=memory valgrind --tool=callgrind target/release/deps/hit-<hash>`
+//! and `callgrind_annotate --inclusive=yes` (docs/advanced.md has the
+//! breakdown).
 
+use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use amalgam::provider::{DistributedCache, DistributedSerializer, JsonSerializer, RedisDistributedCache};
+use amalgam::{EntryOptions, FactoryContext};
 use cacheback::store::{CacheStore, MemoryStore, RedisStore, StoredValue};
-use cacheback::{Cacheback, CachedItem, FetchError, Job, JobHandle, LocalCache};
+use cacheback::{Cacheback, CachedItem, FetchError, Job, LocalCache};
 use chrono::{DateTime, FixedOffset};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
 
 /// A row shaped like the sandbox's `DummyModel`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +54,8 @@ struct Row {
     name: String,
     date_created: DateTime<FixedOffset>,
 }
+
+type Rows = Arc<Vec<Row>>;
 
 fn rows() -> Vec<Row> {
     let base = DateTime::parse_from_rfc3339("2012-08-07T08:23:24.718+00:00").unwrap();
@@ -58,172 +79,281 @@ impl Job for Items {
     }
 }
 
-const SAMPLES: usize = 301;
+/// Rounds of each group; each contender runs `calls` timed calls per round.
+const ROUNDS: usize = 20;
 
-/// One timed step.
-type Step = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+/// Calls timed together for a median: the timer's own cost (two `Instant`
+/// reads, ~40 ns here) is spread over them instead of added to each call.
+const BATCH: usize = 32;
 
-/// A HIT `get` through the engine, checked to return the 100 rows.
-fn engine_get(job: &Arc<JobHandle<Items>>, args: &(String,)) -> Step {
-    let (job, args) = (Arc::clone(job), args.clone());
-    Box::pin(async move {
-        let rows = job.get(&args).await.unwrap().unwrap();
-        assert_eq!(rows.len(), 100);
-        black_box(rows);
-    })
+/// One contender: `samples` samples of `batch` calls each, timed together,
+/// appended to `out` in nanoseconds per call.
+trait Contender {
+    fn sample(&mut self, rt: &Runtime, samples: usize, batch: usize, out: &mut Vec<f64>);
 }
 
-/// The Redis floor: a raw `GET` of the item's key and the JSON decode of its bytes.
-fn redis_floor(conn: &redis::aio::ConnectionManager, key: &Arc<str>) -> Step {
-    let (mut conn, key) = (conn.clone(), Arc::clone(key));
-    Box::pin(async move {
-        let bytes: Vec<u8> = conn.get(&*key).await.unwrap();
-        let (expiry, rows, _fetched): (f64, Option<Vec<Row>>, serde::de::IgnoredAny) =
-            serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(rows.as_ref().unwrap().len(), 100);
-        black_box((expiry, rows));
-    })
-}
+struct Calls<F>(F);
 
-/// Median nanoseconds per iteration of `a` and `b`, sampled alternately.
-fn compare(
-    rt: &tokio::runtime::Runtime,
-    iters: usize,
-    mut a: impl FnMut() -> Step,
-    mut b: impl FnMut() -> Step,
-) -> (f64, f64) {
-    let time = |f: &mut dyn FnMut() -> Step| {
-        let start = Instant::now();
+impl<F: AsyncFnMut()> Contender for Calls<F> {
+    fn sample(&mut self, rt: &Runtime, samples: usize, batch: usize, out: &mut Vec<f64>) {
         rt.block_on(async {
-            for _ in 0..iters {
-                f().await;
+            for _ in 0..samples {
+                let start = Instant::now();
+                for _ in 0..batch {
+                    (self.0)().await;
+                }
+                out.push(start.elapsed().as_nanos() as f64 / batch as f64);
             }
         });
-        start.elapsed().as_nanos() as f64 / iters as f64
-    };
-    // Warm up both.
-    time(&mut a);
-    time(&mut b);
-    let (mut xs, mut ys) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
-    for _ in 0..SAMPLES {
-        xs.push(time(&mut a));
-        ys.push(time(&mut b));
     }
-    (median(xs), median(ys))
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+fn calls<'a>(f: impl AsyncFnMut() + 'a) -> Box<dyn Contender + 'a> {
+    Box::new(Calls(f))
+}
+
+/// Each contender's median and 99th percentile, in microseconds, the
+/// contenders taking turns for [`ROUNDS`] rounds (after one round of
+/// warm-up) of `calls` calls each: the median over batches of [`BATCH`]
+/// calls, the 99th percentile over calls timed one by one (the timer
+/// included).
+fn race(rt: &Runtime, calls: usize, contenders: &mut [(&str, Box<dyn Contender + '_>)]) -> Vec<(f64, f64)> {
+    let batches = calls.div_ceil(BATCH);
+    let mut medians: Vec<Vec<f64>> = contenders.iter().map(|_| Vec::new()).collect();
+    let mut tails: Vec<Vec<f64>> = contenders.iter().map(|_| Vec::new()).collect();
+    for (_, contender) in contenders.iter_mut() {
+        contender.sample(rt, calls, 1, &mut Vec::with_capacity(calls));
+    }
+    for _ in 0..ROUNDS {
+        for (((_, contender), median), tail) in contenders.iter_mut().zip(&mut medians).zip(&mut tails) {
+            contender.sample(rt, batches, BATCH, median);
+            contender.sample(rt, calls, 1, tail);
+        }
+    }
+    let at = |mut xs: Vec<f64>, q: f64| {
+        xs.sort_by(f64::total_cmp);
+        xs[((xs.len() - 1) as f64 * q).round() as usize] / 1000.0
+    };
+    medians.into_iter().zip(tails).map(|(median, tail)| (at(median, 0.5), at(tail, 0.99))).collect()
+}
+
+/// Prints each contender's median and p99 as `<group>_<name>_median` and
+/// `<group>_<name>_p99`; returns the medians.
+fn report(group: &str, names: &[&str], figures: &[(f64, f64)]) -> Vec<f64> {
+    for (name, (median, p99)) in names.iter().zip(figures) {
+        print(&format!("{group}_{name}_median"), *median, "us");
+        print(&format!("{group}_{name}_p99"), *p99, "us");
+    }
+    figures.iter().map(|(median, _)| *median).collect()
 }
 
 fn print(name: &str, value: f64, unit: &str) {
     println!("{name} {value:.3} {unit}");
 }
 
+fn check(rows: &[Row]) {
+    assert_eq!(rows.len(), 100);
+}
+
+/// The peer's factory for the same rows (never run on a HIT).
+async fn peer_fetch(_: FactoryContext<Rows>) -> Result<Rows, Infallible> {
+    Ok(Arc::new(rows()))
+}
+
+/// The peer with a ten-minute lifetime, like the job's; Redis as its
+/// distributed level if given.
+fn peer(l2: Option<RedisDistributedCache>, prefix: &str) -> amalgam::Cache<Rows> {
+    let builder = amalgam::Cache::builder()
+        .default_options(EntryOptions::new(Duration::from_secs(600)))
+        .key_prefix(prefix);
+    let builder = match l2 {
+        Some(l2) => builder
+            .distributed(Arc::new(l2) as Arc<dyn DistributedCache>)
+            .serializer(Arc::new(JsonSerializer) as Arc<dyn DistributedSerializer<Rows>>),
+        None => builder,
+    };
+    builder.try_build().unwrap()
+}
+
+/// `HIT_PROFILE`: 100,000 HITs of one kind alone, for an instruction profile.
+fn profile(rt: &Runtime, kind: &str) {
+    let args = ("Item_1".to_owned(),);
+    if kind == "peer" {
+        let peer = peer(None, "cacheback-bench-peer:");
+        return rt.block_on(async {
+            peer.set("Item_1", Arc::new(rows())).await.unwrap();
+            for _ in 0..100_000 {
+                check(&peer.get_or_set("Item_1", peer_fetch).await.unwrap());
+            }
+        });
+    }
+    let builder = Cacheback::builder().register_default::<Items>();
+    let builder = match kind {
+        "memory" => builder,
+        "local" => builder.local_cache("default", LocalCache::new(Duration::from_secs(600))),
+        other => panic!("HIT_PROFILE is `memory`, `local` or `peer`, not `{other}`"),
+    };
+    let job = builder.build().unwrap().job(Items);
+    rt.block_on(async {
+        job.refresh(&args).await.unwrap();
+        for _ in 0..100_000 {
+            check(&job.get(&args).await.unwrap().unwrap());
+        }
+    });
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // The peer starts its background tasks when it is built.
+    let _in_runtime = rt.enter();
+    if let Ok(kind) = std::env::var("HIT_PROFILE") {
+        return profile(&rt, &kind);
+    }
     let args = ("Item_1".to_owned(),);
+    let key = "Item_1";
 
-    // --- in-memory -------------------------------------------------------
+    // --- in memory ---------------------------------------------------------
     let memory = MemoryStore::new();
     let cache_memory =
         Cacheback::builder().store("default", memory.clone()).register_default::<Items>().build().unwrap();
-    let job = Arc::new(cache_memory.job(Items));
-    let key: Arc<str> = job.key(&args).unwrap().into();
+    let job = cache_memory.job(Items);
+    let store_key = job.key(&args).unwrap();
     rt.block_on(job.refresh(&args)).unwrap();
-    let (engine, floor) = compare(
+    let peer_memory = peer(None, "cacheback-bench-peer:");
+    rt.block_on(async { peer_memory.set(key, Arc::new(rows())).await }).unwrap();
+    let moka: moka::sync::Cache<String, Rows> = moka::sync::Cache::builder().max_capacity(10_000).build();
+    moka.insert(key.to_owned(), Arc::new(rows()));
+
+    let names = ["get", "peer_get_or_set", "peer_try_get", "moka_floor", "store_floor"];
+    let figures = race(
         &rt,
         2_000,
-        || engine_get(&job, &args),
-        || {
-            let (memory, key) = (memory.clone(), Arc::clone(&key));
-            Box::pin(async move {
-                let Some(StoredValue::Shared(any)) = memory.get(&key).await.unwrap() else {
-                    panic!("missing")
-                };
-                let item = any.downcast::<CachedItem<Vec<Row>>>().unwrap();
-                assert_eq!(item.data.as_ref().unwrap().len(), 100);
-                black_box(item.data.clone());
-            })
-        },
+        &mut [
+            (names[0], calls(async || check(&job.get(&args).await.unwrap().unwrap()))),
+            (names[1], calls(async || check(&peer_memory.get_or_set(key, peer_fetch).await.unwrap()))),
+            (names[2], calls(async || check(&peer_memory.try_get(key).await.unwrap().unwrap()))),
+            (names[3], calls(async || check(&moka.get(key).unwrap()))),
+            (
+                names[4],
+                calls(async || {
+                    let Some(StoredValue::Shared(any)) = memory.get(&store_key).await.unwrap() else {
+                        panic!("missing")
+                    };
+                    let item = any.downcast::<CachedItem<Vec<Row>>>().unwrap();
+                    check(item.data.as_ref().unwrap());
+                }),
+            ),
+        ],
     );
-    let unrecorded = Arc::clone(&job);
-    print("hit_memory_get_median", engine / 1000.0, "us");
-    print("hit_memory_floor_median", floor / 1000.0, "us");
-    print("hit_memory_ratio", engine / floor, "x");
+    let medians = report("hit_memory", &names, &figures);
+    print("hit_memory_peer_ratio", medians[0] / medians[1], "x");
+    print("hit_memory_moka_floor_ratio", medians[0] / medians[3], "x");
 
-    // --- Redis -----------------------------------------------------------
+    // --- Redis with a local copy, and Redis alone ----------------------------
     let url = cacheback_test_support::redis_url();
     let prefix = format!("cacheback-bench:{}:", std::process::id());
     let store = rt
         .block_on(RedisStore::builder(&url).key_prefix(&prefix).connect())
         .unwrap_or_else(|e| panic!("the Redis benchmark needs Redis at {url}: {e}"));
-    let cache =
-        Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
-    let job = Arc::new(cache.job(Items));
-    rt.block_on(job.refresh(&args)).unwrap();
-    let raw_key: Arc<str> = format!("{prefix}item:{}", job.key(&args).unwrap()).into();
-    let conn = rt.block_on(redis::Client::open(url.as_str()).unwrap().get_connection_manager()).unwrap();
-    let payload: Vec<u8> = rt.block_on(conn.clone().get::<_, Vec<u8>>(&*raw_key)).unwrap();
-    print("redis_item_size", payload.len() as f64, "bytes");
-    let (engine, floor) = compare(&rt, 50, || engine_get(&job, &args), || redis_floor(&conn, &raw_key));
-    print("hit_redis_get_median", engine / 1000.0, "us");
-    print("hit_redis_floor_median", floor / 1000.0, "us");
-    print("hit_redis_ratio", engine / floor, "x");
-
-    // --- Redis with a local copy -------------------------------------------
-    // The same item through an engine with a `LocalCache` in front of the same
-    // store, against the same raw GET + decode floor.
     let local = Cacheback::builder()
         .store("default", store.clone())
         .local_cache("default", LocalCache::new(Duration::from_secs(60)))
         .register_default::<Items>()
         .build()
         .unwrap();
-    let local_job = Arc::new(local.job(Items));
-    rt.block_on(local_job.get(&args)).unwrap();
-    let (engine, floor) = compare(&rt, 50, || engine_get(&local_job, &args), || redis_floor(&conn, &raw_key));
-    print("hit_redis_local_get_median", engine / 1000.0, "us");
-    print("hit_redis_local_floor_median", floor / 1000.0, "us");
-    print("hit_redis_local_ratio", engine / floor, "x");
-    rt.block_on(store.clear()).unwrap();
+    let local_job = local.job(Items);
+    rt.block_on(local_job.refresh(&args)).unwrap();
+    let l2 = rt.block_on(RedisDistributedCache::connect(url.as_str())).unwrap();
+    let peer_prefix = format!("cacheback-bench-peer:{}:", std::process::id());
+    let peer_local = peer(Some(l2), &peer_prefix);
+    rt.block_on(async { peer_local.get_or_set(key, peer_fetch).await }).unwrap();
 
-    // --- metrics: the same in-memory HIT, recorded ---------------------------
-    // A `JobHandle` keeps the metric handles it was made with: `unrecorded`
-    // was made before the recorder was installed, `recorded` after.
+    let names = ["get", "peer_get_or_set", "moka_floor"];
+    let figures = race(
+        &rt,
+        2_000,
+        &mut [
+            (names[0], calls(async || check(&local_job.get(&args).await.unwrap().unwrap()))),
+            (names[1], calls(async || check(&peer_local.get_or_set(key, peer_fetch).await.unwrap()))),
+            (names[2], calls(async || check(&moka.get(key).unwrap()))),
+        ],
+    );
+    let medians = report("hit_redis_local", &names, &figures);
+    print("hit_redis_local_peer_ratio", medians[0] / medians[1], "x");
+
+    let cache =
+        Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
+    let redis_job = cache.job(Items);
+    let raw_key = format!("{prefix}item:{store_key}");
+    let conn = rt.block_on(redis::Client::open(url.as_str()).unwrap().get_connection_manager()).unwrap();
+    let payload: Vec<u8> = rt.block_on(conn.clone().get::<_, Vec<u8>>(&raw_key)).unwrap();
+    print("redis_item_size", payload.len() as f64, "bytes");
+    let names = ["get", "floor"];
+    let figures = race(
+        &rt,
+        50,
+        &mut [
+            (names[0], calls(async || check(&redis_job.get(&args).await.unwrap().unwrap()))),
+            (
+                names[1],
+                calls(async || {
+                    let bytes: Vec<u8> = conn.clone().get(&raw_key).await.unwrap();
+                    let (_expiry, rows, _fetched): (f64, Option<Vec<Row>>, serde::de::IgnoredAny) =
+                        serde_json::from_slice(&bytes).unwrap();
+                    check(&black_box(rows).unwrap());
+                }),
+            ),
+        ],
+    );
+    let medians = report("hit_redis", &names, &figures);
+    print("hit_redis_floor_ratio", medians[0] / medians[1], "x");
+    rt.block_on(store.clear()).unwrap();
+    rt.block_on(async { peer_local.remove(key).await }).unwrap();
+    rt.block_on(peer_local.shutdown()).unwrap();
+
+    // --- metrics: the same in-memory HIT, recorded -----------------------------
+    // A `JobHandle` keeps the metric handles it was made with: `job` was made
+    // before the recorder was installed, `recorded` after.
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().unwrap();
-    let recorded = Arc::new(cache_memory.job(Items));
-    let (with, without) =
-        compare(&rt, 2_000, || engine_get(&recorded, &args), || engine_get(&unrecorded, &args));
+    let recorded = cache_memory.job(Items);
+    let names = ["recorded_get", "unrecorded_get"];
+    let figures = race(
+        &rt,
+        2_000,
+        &mut [
+            (names[0], calls(async || check(&recorded.get(&args).await.unwrap().unwrap()))),
+            (names[1], calls(async || check(&job.get(&args).await.unwrap().unwrap()))),
+        ],
+    );
     let lookups = prometheus.render();
     assert!(lookups.contains("cacheback_lookups_total{"), "the recorded HITs are counted:\n{lookups}");
-    print("hit_memory_recorded_get_median", with / 1000.0, "us");
-    print("hit_memory_unrecorded_get_median", without / 1000.0, "us");
-    print("hit_memory_recorded_ratio", with / without, "x");
+    let medians = report("hit_memory", &names, &figures);
+    print("hit_memory_recorded_ratio", medians[0] / medians[1], "x");
 
-    // --- codec choice: decode of the same 100 rows ------------------------
+    // --- codec choice: decode of the same 100 rows --------------------------
     let data = rows();
     let json = serde_json::to_vec(&(1.0f64, Some(&data))).unwrap();
     let binary = postcard::to_allocvec(&(1.0f64, Some(&data))).unwrap();
-    let (json_ns, postcard_ns) = compare(
+    let names = ["json_decode_100_rows", "postcard_decode_100_rows"];
+    let figures = race(
         &rt,
-        200,
-        || {
-            let json = json.clone();
-            Box::pin(async move {
-                black_box(serde_json::from_slice::<(f64, Option<Vec<Row>>)>(&json).unwrap());
-            })
-        },
-        || {
-            let binary = binary.clone();
-            Box::pin(async move {
-                black_box(postcard::from_bytes::<(f64, Option<Vec<Row>>)>(&binary).unwrap());
-            })
-        },
+        100,
+        &mut [
+            (
+                names[0],
+                calls(async || {
+                    black_box(serde_json::from_slice::<(f64, Option<Vec<Row>>)>(&json).unwrap());
+                }),
+            ),
+            (
+                names[1],
+                calls(async || {
+                    black_box(postcard::from_bytes::<(f64, Option<Vec<Row>>)>(&binary).unwrap());
+                }),
+            ),
+        ],
     );
     print("codec_json_bytes", json.len() as f64, "bytes");
     print("codec_postcard_bytes", binary.len() as f64, "bytes");
-    print("codec_json_decode_100_rows_median", json_ns / 1000.0, "us");
-    print("codec_postcard_decode_100_rows_median", postcard_ns / 1000.0, "us");
+    report("codec", &names, &figures);
 }

@@ -137,6 +137,16 @@ pub struct JobHandle<J> {
     cache: Cacheback,
     job: J,
     metrics: Arc<JobMetrics>,
+    place: Arc<Place>,
+}
+
+/// Where a job's items live, resolved once when its handle is made: its
+/// alias, the alias's store (`None` for an alias the engine does not know,
+/// an error at each use) and local copy.
+struct Place {
+    alias: Box<str>,
+    store: Option<Arc<dyn CacheStore>>,
+    local: Option<LocalCache>,
 }
 
 impl<J: std::fmt::Debug> std::fmt::Debug for JobHandle<J> {
@@ -147,12 +157,20 @@ impl<J: std::fmt::Debug> std::fmt::Debug for JobHandle<J> {
 
 impl<J: Clone> Clone for JobHandle<J> {
     fn clone(&self) -> Self {
-        Self { cache: self.cache.clone(), job: self.job.clone(), metrics: Arc::clone(&self.metrics) }
+        Self {
+            cache: self.cache.clone(),
+            job: self.job.clone(),
+            metrics: Arc::clone(&self.metrics),
+            place: Arc::clone(&self.place),
+        }
     }
 }
 
 impl Cacheback {
     /// Binds `job` to this engine; the handle has the whole job API.
+    ///
+    /// The job's [`cache_alias`](Job::cache_alias) is resolved here, once: its
+    /// store and local copy serve every call of the handle.
     ///
     /// ```
     /// # use cacheback::{Cacheback, FetchError, Job};
@@ -169,7 +187,12 @@ impl Cacheback {
     pub fn job<J: Job>(&self, job: J) -> JobHandle<J> {
         let alias = job.cache_alias().unwrap_or(self.default_alias());
         let metrics = self.telemetry().of::<J>(J::name, alias);
-        JobHandle { cache: self.clone(), job, metrics }
+        let place = Place {
+            alias: alias.into(),
+            store: self.store(alias).ok().cloned(),
+            local: self.local_cache(alias).cloned(),
+        };
+        JobHandle { cache: self.clone(), job, metrics, place: Arc::new(place) }
     }
 }
 
@@ -211,7 +234,15 @@ impl<J: Job> JobHandle<J> {
     pub async fn lookup(&self, raw_args: &J::Args) -> Result<Lookup<J::Output>, Error> {
         let args = self.job.prepare_args(raw_args);
         let slot = self.slot(&args)?;
-        // Its fields are only computed when a subscriber wants the span.
+        // Without a subscriber for it, no span at all: a disabled span still
+        // costs its creation, and its enter and exit on every poll.
+        if !tracing::enabled!(target: "cacheback", tracing::Level::DEBUG) {
+            let found = self.lookup_in(&slot, &args, raw_args).await;
+            if let Ok(found) = &found {
+                self.metrics.lookup(found.status, found.refresh_failed);
+            }
+            return found;
+        }
         let span = tracing::debug_span!(
             target: "cacheback",
             "cacheback.lookup",
@@ -223,10 +254,8 @@ impl<J: Job> JobHandle<J> {
         let found = self.lookup_in(&slot, &args, raw_args).instrument(span.clone()).await;
         if let Ok(found) = &found {
             self.metrics.lookup(found.status, found.refresh_failed);
-            if !span.is_disabled() {
-                span.record("status", tracing::field::display(found.status));
-                span.record("sync_fetch", tracing::field::debug(found.sync_fetch));
-            }
+            span.record("status", tracing::field::display(found.status));
+            span.record("sync_fetch", tracing::field::debug(found.sync_fetch));
         }
         found
     }
@@ -247,7 +276,11 @@ impl<J: Job> JobHandle<J> {
             self.metrics.local_hit();
             return Ok(self.finish(self.served(copy), &call, CacheStatus::Hit, None));
         }
-        let (raw, item) = match self.read(slot).await {
+        let read = match self.read_now(slot) {
+            Some(read) => read,
+            None => self.read(slot).await,
+        };
+        let (raw, item) = match read {
             Ok(Read::Found(raw, item)) => (raw, item),
             Ok(Read::Undecodable(raw)) => return Box::pin(self.miss(slot, Some(&raw), args, &call)).await,
             Ok(Read::Missing) => return Box::pin(self.miss(slot, None, args, &call)).await,
@@ -498,8 +531,12 @@ impl<J: Job> JobHandle<J> {
     }
 
     fn slot_for(&self, key: String) -> Result<Slot<'_>, Error> {
-        let alias = self.job.cache_alias().unwrap_or(self.cache.default_alias());
-        Ok(Slot { alias, store: self.cache.store(alias)?, local: self.cache.local_cache(alias), key })
+        let Place { alias, store, local } = &*self.place;
+        let store = match store {
+            Some(store) => store,
+            None => self.cache.store(alias)?,
+        };
+        Ok(Slot { alias, store, local: local.as_ref(), key })
     }
 
     /// What serving `item` serves: its data with its times, or nothing for
@@ -549,19 +586,34 @@ impl<J: Job> JobHandle<J> {
     /// not decode: once per operation, as each operation reads once (the
     /// re-reads of a fill use [`load`](Self::load)).
     async fn read(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
-        let read = self.load(slot).await?;
-        if let Read::Undecodable(raw) = &read
-            && let Err(err) = item::decode::<J::Output>(&slot.key, raw)
-        {
-            warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
-        }
-        Ok(read)
+        let read = self.load(slot).await;
+        self.noted(slot, read)
+    }
+
+    /// [`read`](Self::read) without a future, when the store answers at once
+    /// ([`get_now`](CacheStore::get_now)); `None` when it must be awaited.
+    fn read_now(&self, slot: &Slot<'_>) -> Option<Result<Read<J::Output>, Error>> {
+        let got = slot.store.get_now(&slot.key)?;
+        Some(self.noted(slot, self.decoded(slot, got)))
     }
 
     /// What the store holds under the slot's key; keeps a local copy of a
     /// fresh item.
     async fn load(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
-        let Some(raw) = slot.store.get(&slot.key).await.map_err(|e| slot.error("get", e))? else {
+        let got = match slot.store.get_now(&slot.key) {
+            Some(got) => got,
+            None => slot.store.get(&slot.key).await,
+        };
+        self.decoded(slot, got)
+    }
+
+    /// What the store answered, decoded; keeps a local copy of a fresh item.
+    fn decoded(
+        &self,
+        slot: &Slot<'_>,
+        got: Result<Option<StoredValue>, StoreError>,
+    ) -> Result<Read<J::Output>, Error> {
+        let Some(raw) = got.map_err(|e| slot.error("get", e))? else {
             return Ok(Read::Missing);
         };
         let Ok(item) = item::decode(&slot.key, &raw) else {
@@ -571,6 +623,16 @@ impl<J: Job> JobHandle<J> {
             local.put(&slot.key, &item, self.cache.now());
         }
         Ok(Read::Found(raw, item))
+    }
+
+    /// `read`, having logged it if it does not decode.
+    fn noted(&self, slot: &Slot<'_>, read: Result<Read<J::Output>, Error>) -> Result<Read<J::Output>, Error> {
+        if let Ok(Read::Undecodable(raw)) = &read
+            && let Err(err) = item::decode::<J::Output>(&slot.key, raw)
+        {
+            warn!(target: "cacheback", error = %err, "Undecodable cached item treated as a MISS");
+        }
+        read
     }
 
     /// When an item holding `data`, fetched now, goes stale: the job's

@@ -12,6 +12,7 @@ mod connection;
 mod doc_snippets;
 mod engine;
 mod error;
+mod expiring;
 pub mod function;
 mod handle;
 mod id;

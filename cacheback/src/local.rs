@@ -4,10 +4,10 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
 use serde::de::DeserializeOwned;
 
 use crate::clock::Timestamp;
+use crate::expiring::Expiring;
 use crate::item::{self, CachedItem};
 use crate::store::{Representation, StoredValue};
 
@@ -40,7 +40,7 @@ pub const DEFAULT_LOCAL_CAPACITY: u64 = 10_000;
 /// ```
 #[derive(Clone)]
 pub struct LocalCache {
-    items: Cache<String, Arc<dyn Any + Send + Sync>>,
+    items: Arc<Expiring<Arc<dyn Any + Send + Sync>>>,
     ttl: Duration,
 }
 
@@ -48,7 +48,7 @@ impl std::fmt::Debug for LocalCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalCache")
             .field("time_to_live", &self.ttl)
-            .field("entries", &self.items.entry_count())
+            .field("entries", &self.items.len())
             .finish()
     }
 }
@@ -91,7 +91,7 @@ impl LocalCache {
     /// cacheback::LocalCache::new(std::time::Duration::from_secs(1)).clear();
     /// ```
     pub fn clear(&self) {
-        self.items.invalidate_all();
+        self.items.clear();
     }
 
     /// The copy of `key`, if there is one and it is fresh at `now`.
@@ -106,7 +106,7 @@ impl LocalCache {
             // Another output type under this key (a deploy changed it): the
             // store decides what the key holds.
             Err(_) => {
-                self.items.invalidate(key);
+                self.remove(key);
                 None
             }
         }
@@ -120,18 +120,18 @@ impl LocalCache {
         T: serde::Serialize + Send + Sync + 'static,
     {
         if item.expiry <= now || item.data.is_none() {
-            self.items.invalidate(key);
+            self.remove(key);
             return;
         }
         match item::encode(Representation::Shared, item.clone()) {
-            Ok(StoredValue::Shared(shared)) => self.items.insert(key.to_owned(), shared),
-            _ => self.items.invalidate(key),
+            Ok(StoredValue::Shared(shared)) => self.items.insert(key, shared, self.ttl),
+            _ => self.remove(key),
         }
     }
 
     /// Drops the copy of `key`.
     pub(crate) fn remove(&self, key: &str) {
-        self.items.invalidate(key);
+        self.items.remove_if(key, |_| true);
     }
 }
 
@@ -163,14 +163,7 @@ impl LocalCacheBuilder {
 
     /// Builds the local cache.
     pub fn build(self) -> LocalCache {
-        LocalCache {
-            // moka panics on a time-to-live over 1,000 years; a century is forever here.
-            items: Cache::builder()
-                .max_capacity(self.max_capacity)
-                .time_to_live(self.ttl.min(Duration::from_secs(100 * 365 * 24 * 3600)))
-                .build(),
-            ttl: self.ttl,
-        }
+        LocalCache { items: Arc::new(Expiring::new(self.max_capacity)), ttl: self.ttl }
     }
 }
 

@@ -281,8 +281,7 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
-    /// A local copy served for longer than an hour defeats its purpose (and
-    /// moka refuses, with a panic, time-to-lives of a thousand years).
+    /// A local copy served for longer than an hour defeats its purpose.
     const MAX_TTL_MS: u64 = 3_600_000;
 
     fn check(&self, key: &str) -> Result<(), Error> {

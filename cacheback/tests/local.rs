@@ -188,7 +188,7 @@ async fn a_local_copy_lifetime_over_an_hour_is_a_settings_error_not_a_panic() {
             "{err}"
         );
     }
-    // Built by hand, a huge time-to-live is clamped rather than a panic in moka.
+    // Built by hand, a huge time-to-live is taken (a copy kept until evicted), not a panic.
     let local = LocalCache::new(Duration::MAX);
     assert_eq!(local.time_to_live(), Duration::MAX);
 }

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -8,42 +9,26 @@ use moka::sync::Cache;
 use super::{CacheStore, Representation, StoredValue};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
+use crate::expiring::Expiring;
 
 /// The default [`MemoryStore`] capacity, in items.
 pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
 
-#[derive(Clone)]
-struct Entry {
-    value: StoredValue,
-    ttl: Duration,
-}
-
-/// A value that carries its own time to live.
-trait OwnTtl {
-    fn ttl(&self) -> Duration;
-}
-
-impl OwnTtl for Entry {
-    fn ttl(&self) -> Duration {
-        self.ttl
-    }
-}
-
-/// moka's expiry for values that carry their own TTL: each write sets it anew.
+/// moka's expiry for claims, which carry their own TTL: each write sets it anew.
 struct ByOwnTtl;
 
-impl<V: OwnTtl> Expiry<String, V> for ByOwnTtl {
-    fn expire_after_create(&self, _: &String, value: &V, _: Instant) -> Option<Duration> {
-        Some(value.ttl())
+impl Expiry<String, Claim> for ByOwnTtl {
+    fn expire_after_create(&self, _: &String, claim: &Claim, _: Instant) -> Option<Duration> {
+        Some(claim.ttl)
     }
     fn expire_after_update(
         &self,
         _: &String,
-        value: &V,
+        claim: &Claim,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(value.ttl())
+        Some(claim.ttl)
     }
 }
 
@@ -56,14 +41,13 @@ struct Claim {
     ttl: Duration,
 }
 
-impl OwnTtl for Claim {
-    fn ttl(&self) -> Duration {
-        self.ttl
-    }
-}
-
-/// An in-process store, built on [moka](https://docs.rs/moka): bounded,
-/// per-item TTL, values shared by reference (a HIT never decodes).
+/// An in-process store: bounded, a TTL per item, values shared by reference
+/// (a HIT never decodes, nor waits: it is answered by
+/// [`get_now`](CacheStore::get_now)).
+///
+/// Items are kept in [quick_cache](https://docs.rs/quick_cache), whose reads
+/// do no housekeeping; claims in [moka](https://docs.rs/moka), unbounded (a
+/// claim is never evicted while held) and as few as the fills under way.
 ///
 /// Each process has its own; use [`RedisStore`](super::RedisStore) to share a
 /// cache between a web process and its workers.
@@ -75,13 +59,13 @@ impl OwnTtl for Claim {
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    items: Cache<String, Entry>,
+    items: Arc<Expiring<StoredValue>>,
     claims: Cache<String, Claim>,
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore").field("items", &self.items.entry_count()).finish()
+        f.debug_struct("MemoryStore").field("items", &self.items.len()).finish()
     }
 }
 
@@ -135,7 +119,7 @@ impl MemoryStoreBuilder {
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
         MemoryStore {
-            items: Cache::builder().max_capacity(self.max_capacity).expire_after(ByOwnTtl).build(),
+            items: Arc::new(Expiring::new(self.max_capacity)),
             claims: Cache::builder().expire_after(ByOwnTtl).build(),
         }
     }
@@ -148,11 +132,15 @@ impl CacheStore for MemoryStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        Ok(self.items.get(key).map(|e| e.value))
+        Ok(self.items.get(key))
+    }
+
+    fn get_now(&self, key: &str) -> Option<Result<Option<StoredValue>, StoreError>> {
+        Some(Ok(self.items.get(key)))
     }
 
     async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
-        self.items.insert(key.to_owned(), Entry { value, ttl });
+        self.items.insert(key, value, ttl);
         Ok(())
     }
 
@@ -163,21 +151,15 @@ impl CacheStore for MemoryStore {
         value: StoredValue,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        // moka locks the key's entry for the closure: the comparison and the
-        // write are one step.
-        let result = self.items.entry_by_ref(key).and_compute_with(|current| {
-            let unchanged = match (current.as_ref().map(|e| &e.value().value), expected) {
-                (None, None) => true,
-                (Some(current), Some(expected)) => current.same_as(expected),
-                _ => false,
-            };
-            if unchanged { Op::Put(Entry { value, ttl }) } else { Op::Nop }
-        });
-        Ok(matches!(result, CompResult::Inserted(_) | CompResult::ReplacedWith(_)))
+        Ok(self.items.insert_if(key, value, ttl, |current| match (current, expected) {
+            (None, None) => true,
+            (Some(current), Some(expected)) => current.same_as(expected),
+            _ => false,
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.items.invalidate(key);
+        self.items.remove_if(key, |_| true);
         Ok(())
     }
 
@@ -209,13 +191,12 @@ impl CacheStore for MemoryStore {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.items.invalidate_all();
+        self.items.clear();
         self.claims.invalidate_all();
         Ok(())
     }
 
     async fn item_count(&self) -> Result<Option<u64>, StoreError> {
-        self.items.run_pending_tasks();
-        Ok(Some(self.items.entry_count()))
+        Ok(Some(self.items.purge()))
     }
 }

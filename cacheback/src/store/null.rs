@@ -32,6 +32,9 @@ impl CacheStore for NullStore {
     async fn get(&self, _key: &str) -> Result<Option<StoredValue>, StoreError> {
         Ok(None)
     }
+    fn get_now(&self, _key: &str) -> Option<Result<Option<StoredValue>, StoreError>> {
+        Some(Ok(None))
+    }
     async fn set(&self, _key: &str, _value: StoredValue, _ttl: Duration) -> Result<(), StoreError> {
         Ok(())
     }
