@@ -14,7 +14,7 @@ use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Dispatch, Job};
 use crate::local::LocalCache;
 use crate::store::{CacheStore, StoredValue};
-use crate::telemetry::{Claim, JobMetrics, Mode};
+use crate::telemetry::{Claim, JobMetrics, Mode, Write};
 
 mod refresh;
 
@@ -307,8 +307,11 @@ impl<J: Job> JobHandle<J> {
                 }),
                 Err(err) if self.may_serve_after_error(&item) => {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
-                    Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
-                        .await?;
+                    let bound = self.job.stale_if_error();
+                    if let Err(err) = Box::pin(self.restore_for_refresh(slot, &raw, &item, args, bound)).await
+                    {
+                        self.write_refused(Write::Replace, err)?;
+                    }
                     let served = self.served(item);
                     Ok(Lookup {
                         refresh_failed: true,
@@ -323,7 +326,11 @@ impl<J: Job> JobHandle<J> {
             target: "cacheback",
             "Job {name} with key '{key}' - STALE cache hit - triggering async refresh and returning stale result"
         );
-        Box::pin(self.restore_for_refresh(slot, &raw, &item, args, None)).await?;
+        // A store that refuses the re-store still serves the stale item; no
+        // refresh is queued until it takes writes again.
+        if let Err(err) = Box::pin(self.restore_for_refresh(slot, &raw, &item, args, None)).await {
+            self.write_refused(Write::Replace, err)?;
+        }
         Ok(self.finish(self.served(item), &call, CacheStatus::Stale, Some(false)))
     }
 
@@ -350,8 +357,11 @@ impl<J: Job> JobHandle<J> {
         // the meantime do not queue refreshes of their own.
         let empty = self.job.empty().map(Arc::new);
         let timeout = self.job.timeout(self.cache.now(), args);
-        if self.claim_refresh(slot, raw, CachedItem::new(timeout, empty.clone(), None)).await? {
-            self.dispatch(slot, args).await;
+        match self.claim_refresh(slot, raw, CachedItem::new(timeout, empty.clone(), None)).await {
+            Ok(true) => _ = self.dispatch(slot, args).await,
+            Ok(false) => {}
+            // Nothing is queued while the store refuses the claim.
+            Err(err) => self.write_refused(Write::Replace, err)?,
         }
         Ok(self.finish(Served::Empty(empty), call, CacheStatus::Miss, Some(false)))
     }
@@ -469,7 +479,7 @@ impl<J: Job> JobHandle<J> {
     /// Fetches synchronously and caches the result.
     pub async fn refresh(&self, raw_args: &J::Args) -> Result<Arc<J::Output>, Error> {
         let args = self.job.prepare_args(raw_args);
-        Ok(self.fetch_and_store(&self.slot(&args)?, &args, Mode::Sync).await?.data)
+        Ok(self.fetch_and_store(&self.slot(&args)?, &args, Mode::Sync).await?.landed()?.data)
     }
 
     /// Queues a refresh. If the queue fails, refreshes synchronously; if that
@@ -710,6 +720,25 @@ impl<J: Job> JobHandle<J> {
         let data = self.refreshing(slot, Mode::Sync, self.fetch(slot, args)).await?;
         let served = Served::Data(Fresh { data, fetched_at: started, expiry: None });
         Ok(self.finish(served, call, CacheStatus::Miss, Some(true)))
+    }
+
+    /// A write of a read that failed. A store's error (a demoted master, an
+    /// out-of-memory Redis, an ACL that forbids writes) does not fail a read
+    /// that has its answer: it is counted, logged at most every 10 s per
+    /// job and alias, and the read goes on; any other error fails the read.
+    pub(super) fn write_refused(&self, write: Write, err: Error) -> Result<(), Error> {
+        if !matches!(err, Error::Store { .. }) {
+            return Err(err);
+        }
+        if let Some(refused) = self.metrics.write_refused(write) {
+            warn!(
+                target: "cacheback",
+                error = %err,
+                refused,
+                "The store refused a write of a read ({refused} since the last warning); answering without it"
+            );
+        }
+        Ok(())
     }
 
     /// The compare-and-set that lets one reader of a stale or missing item

@@ -77,6 +77,12 @@ pub const REFRESH_DURATION_SECONDS: &str = "cacheback_refresh_duration_seconds";
 pub const CLAIMS_TOTAL: &str = "cacheback_claims_total";
 /// Refreshes handed to the queue: `cacheback_dispatches_total{job, result}`.
 pub const DISPATCHES_TOTAL: &str = "cacheback_dispatches_total";
+/// Writes of a read the store refused, the read answered anyway with the
+/// data it had: `cacheback_refused_writes_total{job, alias, op}`, `op`
+/// `replace` (a stale or missing item's re-store, no refresh queued), `set`
+/// (fetched data, served without the cache) or `claim` (a cold key's fill
+/// claim, fetched without it).
+pub const REFUSED_WRITES_TOTAL: &str = "cacheback_refused_writes_total";
 /// Jobs a worker took off a queue: `cacheback_worker_jobs_total{queue, result}`.
 pub const WORKER_JOBS_TOTAL: &str = "cacheback_worker_jobs_total";
 /// Time a job waited on its queue, in seconds: `cacheback_queue_latency_seconds{queue}`.
@@ -113,6 +119,11 @@ pub fn describe() {
         DISPATCHES_TOTAL,
         Unit::Count,
         "Refreshes handed to the queue: enqueued, inline, failed."
+    );
+    describe_counter!(
+        REFUSED_WRITES_TOTAL,
+        Unit::Count,
+        "Writes of a read the store refused (read-only, out of memory, ACL); the read served its data."
     );
     describe_counter!(WORKER_JOBS_TOTAL, Unit::Count, "Jobs a worker took off a queue, by result.");
     describe_histogram!(QUEUE_LATENCY_SECONDS, Unit::Seconds, "Time a job waited on its queue.");
@@ -194,6 +205,25 @@ pub(crate) struct JobMetrics {
     fetch_timeouts: [Counter; 2],
     /// enqueued, inline, failed.
     dispatches: [Counter; 3],
+    /// [replace, set, claim] writes of a read the store refused.
+    refused_writes: [Counter; 3],
+    /// One warning per [`REFUSED_WRITE_LOG_EVERY`] for them.
+    refused_log: Throttle,
+}
+
+/// The least time between two warnings of refused writes of one job and
+/// alias: a store that refuses writes refuses them all, on every read.
+pub(crate) const REFUSED_WRITE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Which write of a read the store refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// The compare-and-set re-store of a stale or missing item.
+    Replace = 0,
+    /// The store of data fetched in the read.
+    Set = 1,
+    /// The fill claim of a cold key fetched in the read.
+    Claim = 2,
 }
 
 impl JobMetrics {
@@ -218,7 +248,17 @@ impl JobMetrics {
             fetch_timeouts: ["soft", "hard"]
                 .map(|kind| metrics::counter!(FETCH_TIMEOUTS_TOTAL, "job" => job.clone(), "kind" => kind)),
             dispatches: ["enqueued", "inline", "failed"].map(dispatch),
+            refused_writes: ["replace", "set", "claim"].map(|op| metrics::counter!(REFUSED_WRITES_TOTAL, "job" => job.clone(), "alias" => alias.clone(), "op" => op)),
+            refused_log: Throttle::new(REFUSED_WRITE_LOG_EVERY),
         }
+    }
+
+    /// The store refused `write` of a read; returns, once per
+    /// [`REFUSED_WRITE_LOG_EVERY`], how many refusals to log (this one and
+    /// those held back since the last warning).
+    pub(crate) fn write_refused(&self, write: Write) -> Option<u64> {
+        self.refused_writes[write as usize].increment(1);
+        self.refused_log.pass()
     }
 
     /// A lookup answered with `status` (`refresh_failed`: stale data served
@@ -271,6 +311,36 @@ impl JobMetrics {
             Dispatch::Failed => 2,
         };
         self.dispatches[index].increment(1);
+    }
+}
+
+/// Lets one event through per `every`, counting those it holds back.
+///
+/// By hand: a lock and two fields, for a warning that would otherwise be
+/// logged on every read; `tracing` has no rate limit of its own.
+pub(crate) struct Throttle {
+    every: Duration,
+    /// When an event last went through, and the events held back since.
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl Throttle {
+    pub(crate) fn new(every: Duration) -> Self {
+        Self { every, state: std::sync::Mutex::new((None, 0)) }
+    }
+
+    /// `Some(n)` when this event goes through: `n` counts it and those held
+    /// back since the last one that did; `None` when it is held back.
+    pub(crate) fn pass(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (last, held) = &mut *state;
+        if last.is_some_and(|last| now.duration_since(last) < self.every) {
+            *held += 1;
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(held) + 1)
     }
 }
 
@@ -338,4 +408,19 @@ pub(crate) fn worker_job(queue: &str, result: &'static str) {
 /// A job waited `seconds` on `queue`.
 pub(crate) fn queue_latency(queue: &str, seconds: f64) {
     metrics::histogram!(QUEUE_LATENCY_SECONDS, "queue" => queue.to_owned()).record(seconds.max(0.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_lets_one_event_through_per_period_and_counts_the_others() {
+        let throttle = Throttle::new(Duration::from_millis(200));
+        assert_eq!(throttle.pass(), Some(1));
+        assert_eq!((throttle.pass(), throttle.pass()), (None, None), "held back within the period");
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(throttle.pass(), Some(3), "this one and the two held back");
+        assert_eq!(throttle.pass(), None);
+    }
 }

@@ -16,7 +16,7 @@ use crate::item::{self, CachedItem};
 use crate::job::{Dispatch, Job, Refetched};
 use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::store::{CacheStore, StoredValue};
-use crate::telemetry::{self, Claim, Mode, Outcome};
+use crate::telemetry::{self, Claim, Mode, Outcome, Write};
 
 /// The first pause of a process waiting for another's fill of a cold key; it
 /// doubles up to [`FILL_POLL_MAX`].
@@ -65,7 +65,7 @@ impl<J: Job> JobHandle<J> {
             self.metrics.refreshed(Mode::Queued, Outcome::SkippedFresh, None);
             return Ok(RefreshOutcome::SkippedFresh);
         }
-        self.fetch_and_store(&slot, args, Mode::Queued).await?;
+        self.fetch_and_store(&slot, args, Mode::Queued).await?.landed()?;
         Ok(RefreshOutcome::Refreshed)
     }
 
@@ -192,12 +192,14 @@ impl<J: Job> JobHandle<J> {
                             key = %slot.key,
                             "Another process's fill of this key took longer than fill_wait; fetching"
                         );
-                        return self.fetch_and_store(slot, args, Mode::Sync).await;
+                        return self.fetch_for_reader(slot, args).await;
                     }
                 },
+                // Unable to take the fill claim (the store is down, or refuses
+                // writes): fetch.
                 Err(e) => {
-                    warn!(target: "cacheback", error = %slot.error("claim", e), "Unable to take the fill claim; fetching");
-                    return self.fetch_and_store(slot, args, Mode::Sync).await;
+                    self.write_refused(Write::Claim, slot.error("claim", e))?;
+                    return self.fetch_for_reader(slot, args).await;
                 }
             }
         }
@@ -220,7 +222,7 @@ impl<J: Job> JobHandle<J> {
         {
             return self.run_detached(slot, fill, claim).await;
         }
-        let fetched = self.fetch_and_store(slot, args, Mode::Sync).await;
+        let fetched = self.fetch_for_reader(slot, args).await;
         claim.release().await;
         fetched
     }
@@ -315,13 +317,15 @@ impl<J: Job> JobHandle<J> {
 
     /// Fetches and stores a fresh item: a refresh, counted and timed (and,
     /// in the caller, in a `cacheback.refresh` span: a worker's refresh has
-    /// its span from [`Cacheback::perform`]).
+    /// its span from [`Cacheback::perform`]). `Err` when the fetch failed;
+    /// whether the store kept the data is the caller's to weigh
+    /// ([`Refreshed::landed`], or [`fetch_for_reader`](Self::fetch_for_reader)).
     pub(super) async fn fetch_and_store(
         &self,
         slot: &Slot<'_>,
         args: &J::Args,
         mode: Mode,
-    ) -> Result<Fresh<J::Output>, Error> {
+    ) -> Result<Refreshed<J::Output>, Error> {
         let refresh = async {
             let fetched_at = self.cache.now();
             // The data this refresh starts from, if the store holds any: a
@@ -338,10 +342,28 @@ impl<J: Job> JobHandle<J> {
                 _ => self.fetch(slot, args).await?,
             };
             let expiry = self.expiry_of(args, &data);
-            self.store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))).await?;
-            Ok(Fresh { data, fetched_at, expiry: Some(expiry) })
+            let kept = self
+                .store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at)))
+                .await;
+            Ok(Refreshed { fresh: Fresh { data, fetched_at, expiry: Some(expiry) }, kept })
         };
         self.refreshing(slot, mode, refresh).await
+    }
+
+    /// A reader's synchronous refresh: [`fetch_and_store`](Self::fetch_and_store),
+    /// where a store that refuses the write (a demoted master, an
+    /// out-of-memory Redis, an ACL) does not fail a read that has data to
+    /// serve: the data is served as fetched without the cache (no expiry),
+    /// the refusal logged (at most every 10 s) and counted.
+    async fn fetch_for_reader(&self, slot: &Slot<'_>, args: &J::Args) -> Result<Fresh<J::Output>, Error> {
+        let Refreshed { fresh, kept } = self.fetch_and_store(slot, args, Mode::Sync).await?;
+        match kept {
+            Ok(()) => Ok(fresh),
+            Err(err) => {
+                self.write_refused(Write::Set, err)?;
+                Ok(Fresh { expiry: None, ..fresh })
+            }
+        }
     }
 
     /// [`Job::refetch`] of the stale data.
@@ -368,19 +390,22 @@ impl<J: Job> JobHandle<J> {
         raw: &StoredValue,
         data: Arc<J::Output>,
         fetched_at: Timestamp,
-    ) -> Result<Fresh<J::Output>, Error> {
+    ) -> Result<Refreshed<J::Output>, Error> {
         let expiry = self.expiry_of(args, &data);
         let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at));
         let renewed = item::renew(raw, &item)?;
-        slot.store.set(&slot.key, renewed, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e))?;
-        if let Some(local) = slot.local {
+        let kept =
+            slot.store.set(&slot.key, renewed, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e));
+        if kept.is_ok()
+            && let Some(local) = slot.local
+        {
             local.put(&slot.key, &item, self.cache.now());
         }
-        Ok(Fresh { data, fetched_at, expiry: Some(expiry) })
+        Ok(Refreshed { fresh: Fresh { data, fetched_at, expiry: Some(expiry) }, kept })
     }
 
     /// Runs `refresh`, counting and timing it in the job's metrics.
-    pub(super) async fn refreshing<T>(
+    pub(super) async fn refreshing<T: Landed>(
         &self,
         slot: &Slot<'_>,
         mode: Mode,
@@ -393,7 +418,8 @@ impl<J: Job> JobHandle<J> {
         };
         let started = Instant::now();
         let result = refresh.instrument(span.clone()).await;
-        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Error };
+        let outcome =
+            if result.as_ref().is_ok_and(Landed::has_landed) { Outcome::Ok } else { Outcome::Error };
         span.record("outcome", outcome.as_str());
         self.metrics.refreshed(mode, outcome, Some(started.elapsed()));
         result
@@ -423,7 +449,7 @@ impl<J: Job> JobHandle<J> {
 
     /// A refresh in this call, where it could not be queued.
     async fn refresh_inline(&self, slot: &Slot<'_>, args: &J::Args) -> Dispatch {
-        match self.fetch_and_store(slot, args, Mode::Sync).await {
+        match self.fetch_and_store(slot, args, Mode::Sync).await.and_then(Refreshed::landed) {
             Ok(_) => {
                 debug!(target: "cacheback", "Failover synchronous refresh completed successfully");
                 Dispatch::RefreshedInline
@@ -463,7 +489,40 @@ impl<J: Job> JobHandle<J> {
     /// A detached fill's work (`Refresher::detach`): fetch and store
     /// prepared `args`, as a reader's synchronous refresh.
     pub(crate) async fn fill_detached(&self, args: &J::Args) -> Result<Fresh<J::Output>, Error> {
-        self.fetch_and_store(&self.slot(args)?, args, Mode::Sync).await
+        self.fetch_for_reader(&self.slot(args)?, args).await
+    }
+}
+
+/// A refresh that fetched: its data, and whether the store kept it.
+pub(super) struct Refreshed<T> {
+    fresh: Fresh<T>,
+    kept: Result<(), Error>,
+}
+
+impl<T> Refreshed<T> {
+    /// The data if the store kept it, else the store's error: for a refresh
+    /// that must land (a worker's, [`JobHandle::refresh`], a failover).
+    pub(super) fn landed(self) -> Result<Fresh<T>, Error> {
+        self.kept.map(|()| self.fresh)
+    }
+}
+
+/// Whether a refresh's result is a success in the metrics: data fetched and
+/// kept.
+pub(super) trait Landed {
+    fn has_landed(&self) -> bool;
+}
+
+impl<T> Landed for Refreshed<T> {
+    fn has_landed(&self) -> bool {
+        self.kept.is_ok()
+    }
+}
+
+/// Data fetched without the cache (its store could not be read).
+impl<T> Landed for Arc<T> {
+    fn has_landed(&self) -> bool {
+        true
     }
 }
 
