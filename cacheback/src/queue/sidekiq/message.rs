@@ -496,9 +496,14 @@ impl Message {
     /// // A millisecond stamp rounds to the nearest millisecond, so the
     /// // latency may read up to half a millisecond short of 5 s.
     /// assert!((4.999..6.0).contains(&msg.latency()));
+    /// // A stamp ahead of this clock is no wait.
+    /// msg.enqueued_at = Some(Stamp::from_secs_f64(msg.created_at.as_secs_f64() + 5.0, Timestamps::Seconds));
+    /// assert_eq!(msg.latency(), 0.0);
     /// ```
     pub fn latency(&self) -> f64 {
-        now() - self.enqueued_at.unwrap_or(self.created_at).as_secs_f64()
+        // Never below 0: a stamp a little ahead of this clock (another
+        // host's, or a millisecond stamp rounded up) is no wait.
+        (now() - self.enqueued_at.unwrap_or(self.created_at).as_secs_f64()).max(0.0)
     }
 }
 
