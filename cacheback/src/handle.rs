@@ -288,9 +288,13 @@ impl<J: Job> JobHandle<J> {
             Err(err) => return Box::pin(self.uncached(err, slot, args, &call)).await,
         };
 
-        let delta = self.cache.now() - item.expiry;
+        let now = self.cache.now();
+        let delta = now - item.expiry;
         if delta <= 0.0 {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
+            if self.refreshes_early(&item, now) {
+                Box::pin(self.refresh_early(slot, &raw, &item, args)).await?;
+            }
             return Ok(self.finish(self.served(item), &call, CacheStatus::Hit, None));
         }
 
@@ -668,6 +672,49 @@ impl<J: Job> JobHandle<J> {
             || self.job.max_stale_age().is_some_and(|max| age > max.as_secs_f64())
     }
 
+    /// Whether this HIT on `item` at `now` queues an early refresh (the job's
+    /// [`early_refresh`](Job::early_refresh), XFetch): when `now − δ·β·ln(u)`
+    /// reaches the expiry, δ the item's last fetch time and `u` uniform in
+    /// (0, 1]; never while an early refresh of the item is pending.
+    fn refreshes_early(&self, item: &CachedItem<J::Output>, now: Timestamp) -> bool {
+        let (Some(beta), Some(took)) = (self.job.early_refresh(), item.took) else {
+            return false;
+        };
+        if item.data.is_none() || item.refreshing_until.is_some_and(|until| until > now) {
+            return false;
+        }
+        // `fastrand::f64` is in [0, 1): `1 − it` is in (0, 1].
+        let draw = -(1.0 - fastrand::f64()).ln();
+        now + took.max(0.0) * beta * draw >= item.expiry
+    }
+
+    /// Queues an early refresh of a fresh `item`, read as `raw`: through the
+    /// same compare-and-set as a stale item's, which marks the item pending
+    /// (its data and expiry kept) until the refresh timeout, so of all the
+    /// readers that draw at once exactly one queues it, and none after it
+    /// until it lands or times out. A store that refuses the write fails no
+    /// HIT.
+    async fn refresh_early(
+        &self,
+        slot: &Slot<'_>,
+        raw: &StoredValue,
+        item: &CachedItem<J::Output>,
+        args: &J::Args,
+    ) -> Result<(), Error> {
+        let until = self.job.timeout(self.cache.now(), args);
+        let pending = CachedItem { refreshing_until: Some(until), ..item.clone() };
+        match self.claim_refresh(slot, Some(raw), pending).await {
+            Ok(true) => {
+                debug!(target: "cacheback", job = %J::name(), key = %slot.key, "Early refresh (early_refresh)");
+                self.metrics.refreshed_early();
+                self.dispatch(slot, args).await;
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(err) => self.write_refused(Write::Replace, err),
+        }
+    }
+
     /// Whether a stale item may be served when its fetch failed.
     fn may_serve_after_error(&self, item: &CachedItem<J::Output>) -> bool {
         let age = self.cache.now() - self.fetched_at(item);
@@ -695,7 +742,13 @@ impl<J: Job> JobHandle<J> {
         let expiry = bounds.fold(self.job.timeout(self.cache.now(), args), |expiry, bound| {
             expiry.min(fetched_at + bound.as_secs_f64())
         });
-        let restored = CachedItem::new(expiry, item.data.clone(), Some(fetched_at));
+        // Pending until then: no HIT on it draws an early refresh meanwhile.
+        let restored = CachedItem {
+            expiry,
+            fetched_at: Some(fetched_at),
+            refreshing_until: Some(expiry),
+            ..item.clone()
+        };
         if self.claim_refresh(slot, Some(raw), restored).await? {
             self.dispatch(slot, args).await;
         }

@@ -16,7 +16,8 @@ use crate::store::{Representation, StoredValue};
 /// the [empty](crate::Job::empty) placeholder of a MISS being refreshed), and
 /// when that data was fetched.
 ///
-/// In Redis an item is the JSON array `[expiry, data, {"fetched_at": t}]`,
+/// In Redis an item is the JSON array `[expiry, data, {"fetched_at": t, "took": d}]`
+/// (and `"refreshing_until": u` while an early refresh is pending),
 /// readable from any language; an item written before `fetched_at` existed
 /// is `[expiry, data]` and still reads. The placeholder is `[expiry]`, so data
 /// that is JSON `null` (an `Option` that is `None`) stays data.
@@ -37,6 +38,13 @@ pub struct CachedItem<T> {
     /// When the data was fetched (a re-store for a refresh keeps it); `None`
     /// for the placeholder and for items stored by versions before 0.2.
     pub fetched_at: Option<Timestamp>,
+    /// How long the fetch of the data took, in seconds on the engine's
+    /// clock: the δ of [`early_refresh`](crate::policy::Options::early_refresh).
+    /// `None` for data that was `set`, and for items stored before 0.2.
+    pub took: Option<f64>,
+    /// Until when an early refresh of this item is pending (its claim); `None`
+    /// when none is.
+    pub refreshing_until: Option<Timestamp>,
 }
 
 impl<T> CachedItem<T> {
@@ -47,13 +55,30 @@ impl<T> CachedItem<T> {
     /// assert!(placeholder.data.is_none());
     /// ```
     pub fn new(expiry: Timestamp, data: Option<Arc<T>>, fetched_at: Option<Timestamp>) -> Self {
-        Self { expiry, data, fetched_at }
+        Self { expiry, data, fetched_at, took: None, refreshing_until: None }
+    }
+
+    /// The item, recording that its fetch took `took` seconds.
+    ///
+    /// ```
+    /// let item = cacheback::CachedItem::<u32>::new(60.0, None, Some(0.0)).with_took(0.25);
+    /// assert_eq!(item.took, Some(0.25));
+    /// ```
+    #[must_use]
+    pub fn with_took(self, took: f64) -> Self {
+        Self { took: Some(took), ..self }
     }
 }
 
 impl<T> Clone for CachedItem<T> {
     fn clone(&self) -> Self {
-        Self { expiry: self.expiry, data: self.data.clone(), fetched_at: self.fetched_at }
+        Self {
+            expiry: self.expiry,
+            data: self.data.clone(),
+            fetched_at: self.fetched_at,
+            took: self.took,
+            refreshing_until: self.refreshing_until,
+        }
     }
 }
 
@@ -66,7 +91,7 @@ pub(crate) fn encode<T: Serialize + Send + Sync + 'static>(
         Representation::Encoded => serde_json::to_vec(&Wire {
             expiry: item.expiry,
             data: item.data.as_deref(),
-            fetched_at: item.fetched_at,
+            meta: Meta::of(&item),
         })
         .map(|bytes| StoredValue::Encoded(bytes.into()))
         .map_err(|e| Error::Encode { type_name: std::any::type_name::<T>(), message: e.to_string() }),
@@ -93,8 +118,7 @@ pub(crate) fn renew<T: Send + Sync + 'static>(
     let Some(data) = parts.get(1) else {
         return Err(invalid("the stored item holds no data".to_owned()));
     };
-    let meta =
-        serde_json::to_string(&Meta { fetched_at: item.fetched_at }).map_err(|e| invalid(e.to_string()))?;
+    let meta = serde_json::to_string(&Meta::of(item)).map_err(|e| invalid(e.to_string()))?;
     let expiry = serde_json::to_string(&item.expiry).map_err(|e| invalid(e.to_string()))?;
     Ok(StoredValue::Encoded(format!("[{expiry},{},{meta}]", data.get()).into_bytes().into()))
 }
@@ -117,10 +141,12 @@ pub(crate) fn decode<T: DeserializeOwned + Send + Sync + 'static>(
             })
         }
         StoredValue::Encoded(bytes) => serde_json::from_slice::<Wire<T>>(bytes)
-            .map(|Wire { expiry, data, fetched_at }| CachedItem {
+            .map(|Wire { expiry, data, meta }| CachedItem {
                 expiry,
                 data: data.map(Arc::new),
-                fetched_at,
+                fetched_at: meta.fetched_at,
+                took: meta.took,
+                refreshing_until: meta.refreshing_until,
             })
             .map_err(|e| Error::Decode { key: key.to_owned(), type_name, message: e.to_string() }),
     }
@@ -134,20 +160,35 @@ pub(crate) fn decode<T: DeserializeOwned + Send + Sync + 'static>(
 struct Wire<T> {
     expiry: Timestamp,
     data: Option<T>,
-    fetched_at: Option<Timestamp>,
+    meta: Meta,
 }
 
 /// The third element: what is known of the data besides itself. An object,
-/// so that later fields can be added without breaking older readers.
-#[derive(Serialize, Deserialize)]
+/// so that later fields can be added without breaking older readers (which
+/// ignore the fields they do not know).
+#[derive(Default, Serialize, Deserialize)]
 struct Meta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fetched_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    took: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshing_until: Option<Timestamp>,
+}
+
+impl Meta {
+    fn of<T>(item: &CachedItem<T>) -> Self {
+        Self { fetched_at: item.fetched_at, took: item.took, refreshing_until: item.refreshing_until }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fetched_at.is_none() && self.took.is_none() && self.refreshing_until.is_none()
+    }
 }
 
 impl<T: Serialize> Serialize for Wire<&T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let meta = self.data.and(self.fetched_at).map(|fetched_at| Meta { fetched_at: Some(fetched_at) });
+        let meta = self.data.and(Some(&self.meta)).filter(|meta| !meta.is_empty());
         let len = 1 + usize::from(self.data.is_some()) + usize::from(meta.is_some());
         let mut seq = serializer.serialize_seq(Some(len))?;
         seq.serialize_element(&self.expiry)?;
@@ -176,7 +217,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Wire<T> {
                 if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
                     return Err(serde::de::Error::invalid_length(4, &self));
                 }
-                Ok(Wire { expiry, data, fetched_at: meta.and_then(|m| m.fetched_at) })
+                Ok(Wire { expiry, data, meta: meta.unwrap_or_default() })
             }
         }
         deserializer.deserialize_seq(WireVisitor(std::marker::PhantomData))

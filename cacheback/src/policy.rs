@@ -113,6 +113,18 @@ macro_rules! policies {
             fetch_hard_timeout: Option<::std::time::Duration> = None;
                 with_fetch_hard_timeout(value: ::std::time::Duration) Some(value);
                 get(o) -> Option<::std::time::Duration> { o.fetch_hard_timeout }
+            /// Probabilistic early refresh (XFetch: Vattani, Chierichetti and
+            /// Lowenstein, VLDB 2015), its β: a HIT at `now` on an item whose
+            /// last fetch took δ (on the engine's clock) queues a refresh,
+            /// still answering with the data it has, when `now − δ·β·ln(u)`
+            /// reaches the item's expiry (`u` uniform in (0, 1]). A key read
+            /// often is then refreshed shortly before it goes stale, about
+            /// once per lifetime however many readers it has, and none of them
+            /// sees it STALE; `1.0` is the paper's choice, more refreshes
+            /// earlier. `None` (the default): off.
+            early_refresh: Option<f64> = None;
+                with_early_refresh(value: f64) Some(value);
+                get(o) -> Option<f64> { o.early_refresh }
             /// The store alias; `None` uses the settings' `cache_alias`.
             cache_alias: Option<String> = None;
                 with_cache_alias(value: impl Into<String>) Some(value.into());
@@ -326,6 +338,7 @@ mod tests {
             .with_max_stale_age(Duration::from_secs(6))
             .with_fetch_soft_timeout(Duration::from_secs(8))
             .with_fetch_hard_timeout(Duration::from_secs(9))
+            .with_early_refresh(1.5)
             .with_cache_alias("a")
             .with_task_options(TaskOptions::default().queue("q"))
             .with_set_data_kwarg("d");

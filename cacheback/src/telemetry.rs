@@ -77,6 +77,10 @@ pub const REFRESH_DURATION_SECONDS: &str = "cacheback_refresh_duration_seconds";
 pub const CLAIMS_TOTAL: &str = "cacheback_claims_total";
 /// Refreshes handed to the queue: `cacheback_dispatches_total{job, result}`.
 pub const DISPATCHES_TOTAL: &str = "cacheback_dispatches_total";
+/// HITs that queued an early refresh (`early_refresh`, XFetch):
+/// `cacheback_early_refreshes_total{job}`. The refresh itself counts in
+/// [`REFRESHES_TOTAL`] as any queued one.
+pub const EARLY_REFRESHES_TOTAL: &str = "cacheback_early_refreshes_total";
 /// Writes of a read the store refused, the read answered anyway with the
 /// data it had: `cacheback_refused_writes_total{job, alias, op}`, `op`
 /// `replace` (a stale or missing item's re-store, no refresh queued), `set`
@@ -119,6 +123,11 @@ pub fn describe() {
         DISPATCHES_TOTAL,
         Unit::Count,
         "Refreshes handed to the queue: enqueued, inline, failed."
+    );
+    describe_counter!(
+        EARLY_REFRESHES_TOTAL,
+        Unit::Count,
+        "HITs that queued an early refresh of a fresh item (early_refresh, XFetch)."
     );
     describe_counter!(
         REFUSED_WRITES_TOTAL,
@@ -205,6 +214,8 @@ pub(crate) struct JobMetrics {
     fetch_timeouts: [Counter; 2],
     /// enqueued, inline, failed.
     dispatches: [Counter; 3],
+    /// HITs that queued an early refresh.
+    early_refreshes: Counter,
     /// [replace, set, claim] writes of a read the store refused.
     refused_writes: [Counter; 3],
     /// One warning per [`REFUSED_WRITE_LOG_EVERY`] for them.
@@ -248,9 +259,15 @@ impl JobMetrics {
             fetch_timeouts: ["soft", "hard"]
                 .map(|kind| metrics::counter!(FETCH_TIMEOUTS_TOTAL, "job" => job.clone(), "kind" => kind)),
             dispatches: ["enqueued", "inline", "failed"].map(dispatch),
+            early_refreshes: metrics::counter!(EARLY_REFRESHES_TOTAL, "job" => job.clone()),
             refused_writes: ["replace", "set", "claim"].map(|op| metrics::counter!(REFUSED_WRITES_TOTAL, "job" => job.clone(), "alias" => alias.clone(), "op" => op)),
             refused_log: Throttle::new(REFUSED_WRITE_LOG_EVERY),
         }
+    }
+
+    /// A HIT queued an early refresh.
+    pub(crate) fn refreshed_early(&self) {
+        self.early_refreshes.increment(1);
     }
 
     /// The store refused `write` of a read; returns, once per

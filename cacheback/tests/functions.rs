@@ -465,6 +465,7 @@ async fn without_an_engine_calls_are_direct() {
     max_stale_age = 6,
     fetch_soft_timeout = 8,
     fetch_hard_timeout = 9,
+    early_refresh = 1.5,
     fetch_on_miss = false,
     cache_alias = "secondary",
     queue = "q",

@@ -16,6 +16,8 @@ enum Kind {
     Seconds,
     /// A policy that is `true` or `false`: `.with_<name>(b)`.
     Bool,
+    /// A policy that is a number: `.with_<name>(x as f64)`.
+    Number,
     /// A policy that is a string: `.with_<name>("s")`.
     Text,
     /// A task option (`queue`, `retry`), gathered into `with_task_options`.
@@ -45,6 +47,7 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("max_stale_age", Kind::Seconds),
     ("fetch_soft_timeout", Kind::Seconds),
     ("fetch_hard_timeout", Kind::Seconds),
+    ("early_refresh", Kind::Number),
     ("fetch_on_miss", Kind::Bool),
     ("cache_alias", Kind::Text),
     ("job", Kind::Policy),
@@ -130,6 +133,10 @@ impl Options {
                 }
                 self.setters.push(quote! { .#setter(#flag) });
             }
+            Kind::Number => {
+                let number = number(value)?;
+                self.setters.push(quote! { .#setter(#number) });
+            }
             Kind::Text => {
                 let text = string(value)?;
                 self.setters.push(quote! { .#setter(#text) });
@@ -208,6 +215,15 @@ fn int(value: &Expr) -> syn::Result<LitInt> {
     match value {
         Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. }) => Ok(n.clone()),
         other => Err(syn::Error::new_spanned(other, "expected a whole number of seconds")),
+    }
+}
+
+/// A number (`1.0`, or `2`), as an `f64` expression.
+fn number(value: &Expr) -> syn::Result<TokenStream2> {
+    match value {
+        Expr::Lit(syn::ExprLit { lit: Lit::Float(x), .. }) => Ok(quote! { (#x as f64) }),
+        Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. }) => Ok(quote! { (#n as f64) }),
+        other => Err(syn::Error::new_spanned(other, "expected a number")),
     }
 }
 

@@ -342,9 +342,9 @@ impl<J: Job> JobHandle<J> {
                 _ => self.fetch(slot, args).await?,
             };
             let expiry = self.expiry_of(args, &data);
-            let kept = self
-                .store_item(slot, CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at)))
-                .await;
+            let took = self.cache.now() - fetched_at;
+            let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at)).with_took(took);
+            let kept = self.store_item(slot, item).await;
             Ok(Refreshed { fresh: Fresh { data, fetched_at, expiry: Some(expiry) }, kept })
         };
         self.refreshing(slot, mode, refresh).await
@@ -392,7 +392,8 @@ impl<J: Job> JobHandle<J> {
         fetched_at: Timestamp,
     ) -> Result<Refreshed<J::Output>, Error> {
         let expiry = self.expiry_of(args, &data);
-        let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at));
+        let took = self.cache.now() - fetched_at;
+        let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at)).with_took(took);
         let renewed = item::renew(raw, &item)?;
         let kept =
             slot.store.set(&slot.key, renewed, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e));

@@ -249,7 +249,7 @@ async fn shared_redis_store() {
     );
     let raw: String = redis.get(&keys[0]).await.unwrap();
     let item: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    // docs/advanced.md, "The item format": [expiry, data, {"fetched_at": t}].
+    // docs/advanced.md, "The item format": [expiry, data, {"fetched_at": t, "took": d}].
     let fields = item
         .as_array()
         .unwrap_or_else(|| panic!("a JSON array: {raw}"));
@@ -258,6 +258,10 @@ async fn shared_redis_store() {
     assert_eq!(fields[1], serde_json::json!(refreshed), "{raw}");
     assert!(
         fields[2]["fetched_at"].as_f64().unwrap() < fields[0].as_f64().unwrap(),
+        "{raw}"
+    );
+    assert!(
+        fields[2]["took"].as_f64().is_some_and(|took| took >= 0.0),
         "{raw}"
     );
 
