@@ -293,7 +293,7 @@ impl<J: Job> JobHandle<J> {
         if delta <= 0.0 {
             debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
             if self.refreshes_early(&item, now) {
-                Box::pin(self.refresh_early(slot, &raw, &item, args)).await?;
+                Box::pin(self.refresh_early(slot, &raw, &item, args)).await;
             }
             return Ok(self.finish(self.served(item), &call, CacheStatus::Hit, None));
         }
@@ -692,15 +692,15 @@ impl<J: Job> JobHandle<J> {
     /// same compare-and-set as a stale item's, which marks the item pending
     /// (its data and expiry kept) until the refresh timeout, so of all the
     /// readers that draw at once exactly one queues it, and none after it
-    /// until it lands or times out. A store that refuses the write fails no
-    /// HIT.
+    /// until it lands or times out. Nothing that goes wrong here fails the
+    /// HIT: it has its data.
     async fn refresh_early(
         &self,
         slot: &Slot<'_>,
         raw: &StoredValue,
         item: &CachedItem<J::Output>,
         args: &J::Args,
-    ) -> Result<(), Error> {
+    ) {
         let until = self.job.timeout(self.cache.now(), args);
         let pending = CachedItem { refreshing_until: Some(until), ..item.clone() };
         match self.claim_refresh(slot, Some(raw), pending).await {
@@ -708,10 +708,13 @@ impl<J: Job> JobHandle<J> {
                 debug!(target: "cacheback", job = %J::name(), key = %slot.key, "Early refresh (early_refresh)");
                 self.metrics.refreshed_early();
                 self.dispatch(slot, args).await;
-                Ok(())
             }
-            Ok(false) => Ok(()),
-            Err(err) => self.write_refused(Write::Replace, err),
+            Ok(false) => {}
+            Err(err) => {
+                if let Err(err) = self.write_refused(Write::Replace, err) {
+                    warn!(target: "cacheback", error = %err, "Unable to queue an early refresh; answering the HIT");
+                }
+            }
         }
     }
 
