@@ -291,7 +291,7 @@ fn main() {
     let names = ["get", "floor"];
     let figures = race(
         &rt,
-        50,
+        200,
         &mut [
             (names[0], calls(async || check(&redis_job.get(&args).await.unwrap().unwrap()))),
             (

@@ -111,8 +111,9 @@ thread_local! {
 }
 
 /// The keys this thread derived lately: a HIT derives the key of the same
-/// arguments again and again, and the hash is most of what that costs (a
-/// HIT's instructions halve, `cargo bench -p cacheback --bench hit`).
+/// arguments again and again, and the hash is most of what that costs (with
+/// this table a key costs half the instructions, and a HIT a quarter fewer:
+/// docs/advanced.md, "What a HIT costs").
 ///
 /// By hand, as no crate does this well enough for the path it is on: a
 /// direct-mapped table of [`SLOTS`](recent::SLOTS) entries per thread, with
