@@ -558,8 +558,15 @@ impl PrivateRedis {
 
     /// `None` if the server exited (its port was taken).
     fn try_start(port: u16) -> Option<Self> {
+        // Its files (a replica writes the RDB its master sends) go to the
+        // temp dir, not the working tree.
+        let dir = std::env::temp_dir();
+        let dbfilename = format!("cacheback-test-redis-{port}.rdb");
         let mut child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--dbfilename", &dbfilename])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -597,6 +604,9 @@ impl PrivateRedis {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("cacheback-test-redis-{}.rdb", self.port)),
+        );
     }
 }
 
