@@ -61,9 +61,11 @@ impl<V: Clone> Expiring<V> {
         self.entries.insert(key.to_owned(), Entry::new(value, ttl));
     }
 
-    /// Writes `value` under `key`, kept for `ttl`, if `keep(current)` says so
+    /// Writes `value` under `key`, kept for `ttl`, if `write(current)` says so
     /// of the live value there (`None` for none), in one step: no other write
     /// of `key` comes between the look and the write. Returns whether it wrote.
+    /// `write` runs while the key's shard is locked (or its place held): it
+    /// must not use this map.
     pub(crate) fn insert_if(
         &self,
         key: &str,
