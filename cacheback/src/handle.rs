@@ -311,11 +311,8 @@ impl<J: Job> JobHandle<J> {
                 }),
                 Err(err) if self.may_serve_after_error(&item) => {
                     warn!(target: "cacheback", error = %err, "Job {name} with key '{key}' - refresh failed; serving the stale item (stale_if_error)");
-                    let bound = self.job.stale_if_error();
-                    if let Err(err) = Box::pin(self.restore_for_refresh(slot, &raw, &item, args, bound)).await
-                    {
-                        self.write_refused(Write::Replace, err)?;
-                    }
+                    Box::pin(self.restore_for_refresh(slot, &raw, &item, args, self.job.stale_if_error()))
+                        .await?;
                     let served = self.served(item);
                     Ok(Lookup {
                         refresh_failed: true,
@@ -330,11 +327,7 @@ impl<J: Job> JobHandle<J> {
             target: "cacheback",
             "Job {name} with key '{key}' - STALE cache hit - triggering async refresh and returning stale result"
         );
-        // A store that refuses the re-store still serves the stale item; no
-        // refresh is queued until it takes writes again.
-        if let Err(err) = Box::pin(self.restore_for_refresh(slot, &raw, &item, args, None)).await {
-            self.write_refused(Write::Replace, err)?;
-        }
+        Box::pin(self.restore_for_refresh(slot, &raw, &item, args, None)).await?;
         Ok(self.finish(self.served(item), &call, CacheStatus::Stale, Some(false)))
     }
 
@@ -361,12 +354,7 @@ impl<J: Job> JobHandle<J> {
         // the meantime do not queue refreshes of their own.
         let empty = self.job.empty().map(Arc::new);
         let timeout = self.job.timeout(self.cache.now(), args);
-        match self.claim_refresh(slot, raw, CachedItem::new(timeout, empty.clone(), None)).await {
-            Ok(true) => _ = self.dispatch(slot, args).await,
-            Ok(false) => {}
-            // Nothing is queued while the store refuses the claim.
-            Err(err) => self.write_refused(Write::Replace, err)?,
-        }
+        self.claim_and_queue(slot, raw, CachedItem::new(timeout, empty.clone(), None), args).await?;
         Ok(self.finish(Served::Empty(empty), call, CacheStatus::Miss, Some(false)))
     }
 
@@ -703,17 +691,14 @@ impl<J: Job> JobHandle<J> {
     ) {
         let until = self.job.timeout(self.cache.now(), args);
         let pending = CachedItem { refreshing_until: Some(until), ..item.clone() };
-        match self.claim_refresh(slot, Some(raw), pending).await {
+        match self.claim_and_queue(slot, Some(raw), pending, args).await {
             Ok(true) => {
                 debug!(target: "cacheback", job = %J::name(), key = %slot.key, "Early refresh (early_refresh)");
                 self.metrics.refreshed_early();
-                self.dispatch(slot, args).await;
             }
             Ok(false) => {}
             Err(err) => {
-                if let Err(err) = self.write_refused(Write::Replace, err) {
-                    warn!(target: "cacheback", error = %err, "Unable to queue an early refresh; answering the HIT");
-                }
+                warn!(target: "cacheback", error = %err, "Unable to queue an early refresh; answering the HIT")
             }
         }
     }
@@ -730,6 +715,8 @@ impl<J: Job> JobHandle<J> {
     /// passes, and if this one fails the item goes stale again instead of
     /// staying in limbo; the expiry is never past `max_stale_age` (nor past
     /// `bound`, the `stale_if_error` of an item served after a failed fetch).
+    /// A store that refuses the re-store still lets the stale item be served,
+    /// and nothing is queued until it takes writes again.
     async fn restore_for_refresh(
         &self,
         slot: &Slot<'_>,
@@ -752,10 +739,30 @@ impl<J: Job> JobHandle<J> {
             refreshing_until: Some(expiry),
             ..item.clone()
         };
-        if self.claim_refresh(slot, Some(raw), restored).await? {
-            self.dispatch(slot, args).await;
+        self.claim_and_queue(slot, Some(raw), restored, args).await.map(drop)
+    }
+
+    /// Claims the refresh of a stale, missing or early-refreshed item and
+    /// queues it: writes `item` if the store still holds `expected`
+    /// ([`claim_refresh`](Self::claim_refresh)), then dispatches; returns
+    /// whether this reader did. A store that refuses the write queues
+    /// nothing, and fails nothing ([`write_refused`](Self::write_refused)):
+    /// the reader has its answer.
+    async fn claim_and_queue(
+        &self,
+        slot: &Slot<'_>,
+        expected: Option<&StoredValue>,
+        item: CachedItem<J::Output>,
+        args: &J::Args,
+    ) -> Result<bool, Error> {
+        match self.claim_refresh(slot, expected, item).await {
+            Ok(true) => {
+                self.dispatch(slot, args).await;
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(err) => self.write_refused(Write::Replace, err).map(|()| false),
         }
-        Ok(())
     }
 
     /// The store could not be read (it is down): answer as on a MISS that
