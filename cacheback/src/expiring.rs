@@ -109,11 +109,19 @@ impl<V: Clone> Expiring<V> {
         self.entries.clear();
     }
 
-    /// Drops the expired entries; returns how many live ones are left.
-    pub(crate) fn purge(&self) -> u64 {
+    /// Drops the expired entries; returns how many live ones are left whose
+    /// key `counts`.
+    pub(crate) fn purge(&self, counts: impl Fn(&str) -> bool) -> u64 {
         let now = Instant::now();
-        self.entries.retain(|_, entry| entry.live(now));
-        self.entries.len() as u64
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        self.entries.retain(|key, entry| {
+            let live = entry.live(now);
+            if live && counts(key) {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            live
+        });
+        counted.into_inner()
     }
 
     /// How many entries are held, expired or not.
@@ -138,7 +146,7 @@ mod tests {
         assert_eq!(map.len(), 2, "the expired entry was dropped when read");
         map.insert("short", 1, Duration::from_millis(1));
         std::thread::sleep(Duration::from_millis(10));
-        assert_eq!(map.purge(), 2);
+        assert_eq!(map.purge(|_| true), 2);
     }
 
     #[test]

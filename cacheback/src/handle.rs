@@ -14,8 +14,10 @@ use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Dispatch, Job};
 use crate::local::LocalCache;
 use crate::store::{CacheStore, StoredValue};
+use crate::tags;
 use crate::telemetry::{Claim, JobMetrics, Mode, Write};
 
+mod many;
 mod refresh;
 
 /// The answer of [`JobHandle::lookup`]: the value `get` returns, and how it was found.
@@ -37,7 +39,7 @@ mod refresh;
 /// assert!(found.expiry.unwrap() > cache.now() + 599.0);
 /// # });
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Lookup<T> {
     /// The value, after [`Job::process_result`].
@@ -62,6 +64,21 @@ pub struct Lookup<T> {
     /// `None` when no data was served or it was fetched without the cache
     /// (the store is down).
     pub expiry: Option<Timestamp>,
+}
+
+/// Any lookup clones: its value is shared.
+impl<T> Clone for Lookup<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+            status: self.status,
+            sync_fetch: self.sync_fetch,
+            refresh_failed: self.refresh_failed,
+            timed_out: self.timed_out,
+            fetched_at: self.fetched_at,
+            expiry: self.expiry,
+        }
+    }
 }
 
 /// What a lookup serves, before [`Job::process_result`]: nothing (the job's
@@ -266,20 +283,38 @@ impl<J: Job> JobHandle<J> {
         args: &J::Args,
         raw_args: &J::Args,
     ) -> Result<Lookup<J::Output>, Error> {
-        // The paths past a HIT are boxed: the future of a lookup stays small,
-        // so a HIT does not pay for the size of the refresh machinery.
-        let (key, name) = (&slot.key, J::name());
         let call = Call { args: raw_args };
-
-        if let Some(copy) = slot.local.and_then(|local| local.get::<J::Output>(key, self.cache.now())) {
-            debug!(target: "cacheback", "Job {name} with key '{key}' - cache HIT");
-            self.metrics.local_hit();
-            return Ok(self.finish(self.served(copy), &call, CacheStatus::Hit, None));
+        if let Some(hit) = self.local_hit(slot, &call) {
+            return Ok(hit);
         }
         let read = match self.read_now(slot) {
             Some(read) => read,
             None => self.read(slot).await,
         };
+        self.answer(slot, read, args, &call).await
+    }
+
+    /// A HIT on the local copy, if it has the item fresh.
+    fn local_hit(&self, slot: &Slot<'_>, call: &Call<'_, J::Args>) -> Option<Lookup<J::Output>> {
+        let copy = slot.local?.get::<J::Output>(&slot.key, self.cache.now())?;
+        debug!(target: "cacheback", "Job {} with key '{}' - cache HIT", J::name(), slot.key);
+        self.metrics.local_hit();
+        Some(self.finish(self.served(copy), call, CacheStatus::Hit, None))
+    }
+
+    /// The answer to what the store holds: HIT, STALE or MISS, and what
+    /// each does.
+    async fn answer(
+        &self,
+        slot: &Slot<'_>,
+        read: Result<Read<J::Output>, Error>,
+        args: &J::Args,
+        call: &Call<'_, J::Args>,
+    ) -> Result<Lookup<J::Output>, Error> {
+        // The paths past a HIT are boxed: the future of a lookup stays small,
+        // so a HIT does not pay for the size of the refresh machinery.
+        let (key, name) = (&slot.key, J::name());
+        let call = Call { args: call.args };
         let (raw, item) = match read {
             Ok(Read::Found(raw, item)) => (raw, item),
             Ok(Read::Undecodable(raw)) => return Box::pin(self.miss(slot, Some(&raw), args, &call)).await,
@@ -367,8 +402,9 @@ impl<J: Job> JobHandle<J> {
             return Ok(());
         };
         let timeout = self.job.timeout(self.cache.now(), &args);
-        let fetched_at = self.fetched_at(&item);
-        self.store_item(&slot, CachedItem::new(timeout, item.data, Some(fetched_at))).await?;
+        let (fetched_at, versions) = (self.fetched_at(&item), item.tags.clone());
+        self.store_item(&slot, CachedItem::new(timeout, item.data, Some(fetched_at)).with_tags(versions))
+            .await?;
         // An invalidation is explicit: it queues a refresh even if one is pending.
         self.dispatch(&slot, &args).await;
         Ok(())
@@ -406,7 +442,9 @@ impl<J: Job> JobHandle<J> {
         let slot = self.slot(&args)?;
         let expiry = self.expiry_of(&args, &data);
         debug!(target: "cacheback", "Setting {} cache with key '{}', expiry '{expiry}'", J::name(), slot.key);
-        self.store_item(&slot, CachedItem::new(expiry, Some(Arc::new(data)), Some(self.cache.now()))).await
+        let versions = tags::read_versions(&**slot.store, &slot.tags).await;
+        let item = CachedItem::new(expiry, Some(Arc::new(data)), Some(self.cache.now())).with_tags(versions);
+        self.store_item(&slot, item).await
     }
 
     /// [`set`](Self::set) with the data inside the call, as the original's
@@ -529,16 +567,18 @@ impl<J: Job> JobHandle<J> {
 
     /// Where the item for prepared `args` lives.
     fn slot(&self, args: &J::Args) -> Result<Slot<'_>, Error> {
-        self.slot_for(self.key_of(args)?)
+        Ok(Slot { tags: self.job.tags(args), ..self.slot_for(self.key_of(args)?)? })
     }
 
+    /// Where the item under `key` lives, without its tags (for what has no
+    /// arguments to ask [`Job::tags`]).
     fn slot_for(&self, key: String) -> Result<Slot<'_>, Error> {
         let Place { alias, store, local } = &*self.place;
         let store = match store {
             Some(store) => store,
             None => self.cache.store(alias)?,
         };
-        Ok(Slot { alias, store, local: local.as_ref(), key })
+        Ok(Slot { alias, store, local: local.as_ref(), key, tags: Vec::new() })
     }
 
     /// What serving `item` serves: its data with its times, or nothing for
@@ -595,31 +635,63 @@ impl<J: Job> JobHandle<J> {
     /// [`read`](Self::read) without a future, when the store answers at once
     /// ([`get_now`](CacheStore::get_now)); `None` when it must be awaited.
     fn read_now(&self, slot: &Slot<'_>) -> Option<Result<Read<J::Output>, Error>> {
+        if !slot.tags.is_empty() {
+            return None;
+        }
         let got = slot.store.get_now(&slot.key)?;
-        Some(self.noted(slot, self.decoded(slot, got)))
+        Some(self.noted(slot, self.decoded(slot, got, &[])))
     }
 
     /// What the store holds under the slot's key; keeps a local copy of a
     /// fresh item.
     async fn load(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
+        if !slot.tags.is_empty() {
+            return self.load_tagged(slot).await;
+        }
         let got = match slot.store.get_now(&slot.key) {
             Some(got) => got,
             None => slot.store.get(&slot.key).await,
         };
-        self.decoded(slot, got)
+        self.decoded(slot, got, &[])
     }
 
-    /// What the store answered, decoded; keeps a local copy of a fresh item.
+    /// [`load`](Self::load) of a tagged item: the item and the versions of
+    /// its tags in one read ([`get_many`](CacheStore::get_many)).
+    async fn load_tagged(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
+        let versions: Vec<String> = slot.tags.iter().map(|tag| tags::version_key(tag)).collect();
+        let keys: Vec<&str> =
+            std::iter::once(slot.key.as_str()).chain(versions.iter().map(String::as_str)).collect();
+        match slot.store.get_many(&keys).await {
+            Ok(mut got) if got.len() == keys.len() => {
+                let versions = got.split_off(1);
+                self.decoded(slot, Ok(got.pop().flatten()), &versions)
+            }
+            Ok(got) => Err(slot.error(
+                "get",
+                StoreError::new(format!("get_many answered {} values for {} keys", got.len(), keys.len())),
+            )),
+            Err(err) => Err(slot.error("get", err)),
+        }
+    }
+
+    /// What the store answered, decoded, and checked against the current
+    /// `versions` of its tags; keeps a local copy of a fresh item.
     fn decoded(
         &self,
         slot: &Slot<'_>,
         got: Result<Option<StoredValue>, StoreError>,
+        versions: &[Option<StoredValue>],
     ) -> Result<Read<J::Output>, Error> {
         let Some(raw) = got.map_err(|e| slot.error("get", e))? else {
             return Ok(Read::Missing);
         };
         let Ok(item) = item::decode(&slot.key, &raw) else {
             return Ok(Read::Undecodable(raw));
+        };
+        let item = if slot.tags.is_empty() {
+            item
+        } else {
+            tags::checked(item, &slot.tags, versions, self.cache.now())
         };
         if let Some(local) = slot.local {
             local.put(&slot.key, &item, self.cache.now());
@@ -851,6 +923,8 @@ struct Slot<'a> {
     store: &'a Arc<dyn CacheStore>,
     local: Option<&'a LocalCache>,
     key: String,
+    /// The item's [tags](Job::tags): read with it, their versions stored with it.
+    tags: Vec<String>,
 }
 
 impl Slot<'_> {

@@ -17,8 +17,9 @@ use crate::store::{Representation, StoredValue};
 /// when that data was fetched.
 ///
 /// In Redis an item is the JSON array `[expiry, data, {"fetched_at": t, "took": d}]`
-/// (and `"refreshing_until": u` while an early refresh is pending),
-/// readable from any language; an item written before `fetched_at` existed
+/// (and `"refreshing_until": u` while an early refresh is pending, `"tags":
+/// {"<tag>": "<version>"}` for a tagged item whose tags had versions when it
+/// was fetched), readable from any language; an item written before `fetched_at` existed
 /// is `[expiry, data]` and still reads. The placeholder is `[expiry]`, so data
 /// that is JSON `null` (an `Option` that is `None`) stays data.
 ///
@@ -45,6 +46,9 @@ pub struct CachedItem<T> {
     /// Until when an early refresh of this item is pending (its claim); `None`
     /// when none is.
     pub refreshing_until: Option<Timestamp>,
+    /// The versions of the item's tags when its data was fetched (see
+    /// [`Job::tags`](crate::Job::tags)); `None` for an untagged item.
+    pub(crate) tags: Option<crate::tags::Versions>,
 }
 
 impl<T> CachedItem<T> {
@@ -55,7 +59,7 @@ impl<T> CachedItem<T> {
     /// assert!(placeholder.data.is_none());
     /// ```
     pub fn new(expiry: Timestamp, data: Option<Arc<T>>, fetched_at: Option<Timestamp>) -> Self {
-        Self { expiry, data, fetched_at, took: None, refreshing_until: None }
+        Self { expiry, data, fetched_at, took: None, refreshing_until: None, tags: None }
     }
 
     /// The item, recording that its fetch took `took` seconds.
@@ -68,6 +72,12 @@ impl<T> CachedItem<T> {
     pub fn with_took(self, took: f64) -> Self {
         Self { took: Some(took), ..self }
     }
+
+    /// The item, stored with the versions its tags had when its fetch began.
+    #[must_use]
+    pub(crate) fn with_tags(self, tags: Option<crate::tags::Versions>) -> Self {
+        Self { tags, ..self }
+    }
 }
 
 impl<T> Clone for CachedItem<T> {
@@ -78,6 +88,7 @@ impl<T> Clone for CachedItem<T> {
             fetched_at: self.fetched_at,
             took: self.took,
             refreshing_until: self.refreshing_until,
+            tags: self.tags.clone(),
         }
     }
 }
@@ -147,6 +158,7 @@ pub(crate) fn decode<T: DeserializeOwned + Send + Sync + 'static>(
                 fetched_at: meta.fetched_at,
                 took: meta.took,
                 refreshing_until: meta.refreshing_until,
+                tags: meta.tags.map(|tags| tags.into_iter().collect()),
             })
             .map_err(|e| Error::Decode { key: key.to_owned(), type_name, message: e.to_string() }),
     }
@@ -174,15 +186,25 @@ struct Meta {
     took: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refreshing_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags: Option<std::collections::BTreeMap<Box<str>, Box<str>>>,
 }
 
 impl Meta {
     fn of<T>(item: &CachedItem<T>) -> Self {
-        Self { fetched_at: item.fetched_at, took: item.took, refreshing_until: item.refreshing_until }
+        Self {
+            fetched_at: item.fetched_at,
+            took: item.took,
+            refreshing_until: item.refreshing_until,
+            tags: item.tags.as_deref().map(|tags| tags.iter().cloned().collect()),
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.fetched_at.is_none() && self.took.is_none() && self.refreshing_until.is_none()
+        self.fetched_at.is_none()
+            && self.took.is_none()
+            && self.refreshing_until.is_none()
+            && self.tags.is_none()
     }
 }
 
@@ -292,6 +314,19 @@ mod tests {
             panic!("expected bytes")
         };
         assert_eq!(&bytes[..], b"[3.0]");
+    }
+
+    #[test]
+    fn tag_versions_are_a_map_in_the_meta_and_round_trip() {
+        let versions: crate::tags::Versions = vec![("users".into(), "5 ab".into())].into();
+        let item = CachedItem::new(10.0, Some(Arc::new(1u32)), Some(4.0)).with_tags(Some(versions));
+        let StoredValue::Encoded(bytes) = encode(Representation::Encoded, item.clone()).unwrap() else {
+            panic!("expected bytes")
+        };
+        assert_eq!(&bytes[..], br#"[10.0,1,{"fetched_at":4.0,"tags":{"users":"5 ab"}}]"#);
+        assert_eq!(decode::<u32>("k", &StoredValue::Encoded(bytes.clone())).unwrap(), item);
+        let renewed = renew(&StoredValue::Encoded(bytes), &item).unwrap();
+        assert_eq!(decode::<u32>("k", &renewed).unwrap(), item, "a renewed item keeps its tags' versions");
     }
 
     #[test]

@@ -178,6 +178,44 @@ pub trait Job: Send + Sync {
         async move { self.fetch(args).await.map(Refetched::Modified) }
     }
 
+    /// Fetches the data for several arguments at once: the misses of one
+    /// [`get_many`](crate::JobHandle::get_many) that fetch synchronously, so
+    /// that a job reading rows answers them with one `IN (...)` query. The
+    /// answers in the order of `args` (prepared, each asked once), as many
+    /// as asked; an error fails every read of the call. By default, a
+    /// [`fetch`](Job::fetch) of each, run concurrently.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use cacheback::{Cacheback, FetchError, Job};
+    ///
+    /// #[derive(Default)]
+    /// struct Squares { queries: AtomicUsize }
+    /// impl Job for Squares {
+    ///     type Args = (u64,);
+    ///     type Output = u64;
+    ///     async fn fetch(&self, (n,): &(u64,)) -> Result<u64, FetchError> {
+    ///         Ok(self.fetch_many(&[(*n,)]).await?.remove(0))
+    ///     }
+    ///     async fn fetch_many(&self, args: &[(u64,)]) -> Result<Vec<u64>, FetchError> {
+    ///         self.queries.fetch_add(1, Ordering::SeqCst); // one query for all of them
+    ///         Ok(args.iter().map(|(n,)| n * n).collect())
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let squares = Cacheback::builder().build().unwrap().job(Squares::default());
+    /// let got = squares.get_many(&[(2,), (3,), (2,)]).await.unwrap();
+    /// assert_eq!(got.iter().map(|v| *v.as_deref().unwrap()).collect::<Vec<_>>(), [4, 9, 4]);
+    /// assert_eq!(squares.job().queries.load(Ordering::SeqCst), 1);
+    /// # });
+    /// ```
+    fn fetch_many(
+        &self,
+        args: &[Self::Args],
+    ) -> impl Future<Output = Result<Vec<Self::Output>, FetchError>> + Send {
+        futures::future::try_join_all(args.iter().map(|args| self.fetch(args)))
+    }
+
     /// How long an item holding `output` is fresh, chosen from the value
     /// (an API's `max-age`, a short life for an empty result): by default
     /// [`lifetime`](Job::lifetime). A fetched item's expiry is
@@ -250,6 +288,36 @@ pub trait Job: Send + Sync {
     /// See [`crate::key`] for the default format.
     fn key(&self, args: &Self::Args) -> Result<String, KeyError> {
         derive_key(&Self::name(), args)
+    }
+
+    /// The tags of the item for `args` (already [prepared](Job::prepare_args)):
+    /// [`Cacheback::invalidate_tag`](crate::Cacheback::invalidate_tag) of any
+    /// of them makes the item stale, in every process sharing its store. By
+    /// default the job's [`static_tags`](Job::static_tags) (none unless set:
+    /// `with_tags`, `#[cacheback(tags = [..])]`); the ORM jobs add their
+    /// entity's table name.
+    ///
+    /// ```
+    /// use cacheback::{Cacheback, CacheStatus, FetchError, Job};
+    /// struct Profile;
+    /// impl Job for Profile {
+    ///     type Args = (u32,);
+    ///     type Output = String;
+    ///     async fn fetch(&self, (id,): &(u32,)) -> Result<String, FetchError> { Ok(format!("user {id}")) }
+    ///     fn tags(&self, (id,): &(u32,)) -> Vec<String> { vec!["users".into(), format!("user:{id}")] }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = Cacheback::builder().build().unwrap();
+    /// let profile = cache.job(Profile);
+    /// profile.get(&(7,)).await.unwrap();
+    /// assert_eq!(profile.lookup(&(7,)).await.unwrap().status, CacheStatus::Hit);
+    /// cache.invalidate_tag("user:7").await.unwrap();
+    /// assert_eq!(profile.lookup(&(7,)).await.unwrap().status, CacheStatus::Stale);
+    /// # });
+    /// ```
+    fn tags(&self, args: &Self::Args) -> Vec<String> {
+        let _ = args;
+        self.static_tags().to_vec()
     }
 
     /// When an item fetched `now` goes stale.

@@ -33,6 +33,7 @@ mod register;
 pub mod settings;
 mod singleflight;
 pub mod store;
+mod tags;
 mod task;
 pub mod telemetry;
 mod trace_context;

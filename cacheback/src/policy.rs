@@ -42,36 +42,37 @@ pub const DEFAULT_SET_DATA_KWARG: &str = "data";
 /// The policy table: calls `$then!` with one entry per policy.
 ///
 /// An entry: its doc, `name: FieldType = default`, the setter's argument and
-/// how it becomes the field, and the getter's return type and body (`o` is
-/// the [`Options`]).
+/// how it becomes the field, and the getter's name (the policy's, but for
+/// `static_tags`: [`Job::tags`](crate::Job::tags) takes the arguments),
+/// return type and body (`o` is the [`Options`]).
 macro_rules! policies {
     ($then:ident) => {
         $then! {
             /// How long an item is fresh. After it, reads are STALE and trigger a refresh.
             lifetime: ::std::time::Duration = $crate::policy::DEFAULT_LIFETIME;
                 with_lifetime(value: ::std::time::Duration) value;
-                get(o) -> ::std::time::Duration { o.lifetime }
+                lifetime(o) -> ::std::time::Duration { o.lifetime }
             /// How long a queued refresh is trusted to finish; no second refresh of
             /// the item is queued before it passes.
             refresh_timeout: ::std::time::Duration = $crate::policy::DEFAULT_REFRESH_TIMEOUT;
                 with_refresh_timeout(value: ::std::time::Duration) value;
-                get(o) -> ::std::time::Duration { o.refresh_timeout }
+                refresh_timeout(o) -> ::std::time::Duration { o.refresh_timeout }
             /// The longest a reader waits for another process's fill of a cold
             /// (or too stale) key before it fetches itself (fail-open: the
             /// holder may have died or hung). Never longer than the refresh
             /// timeout, which bounds the claim itself.
             fill_wait: ::std::time::Duration = $crate::policy::DEFAULT_FILL_WAIT;
                 with_fill_wait(value: ::std::time::Duration) value;
-                get(o) -> ::std::time::Duration { o.fill_wait }
+                fill_wait(o) -> ::std::time::Duration { o.fill_wait }
             /// How long the store keeps an item at all. After it, reads are a MISS.
             cache_ttl: ::std::time::Duration = $crate::policy::DEFAULT_CACHE_TTL;
                 with_cache_ttl(value: ::std::time::Duration) value;
-                get(o) -> ::std::time::Duration { o.cache_ttl }
+                cache_ttl(o) -> ::std::time::Duration { o.cache_ttl }
             /// Whether a MISS fetches synchronously (`true`) or returns
             /// [`empty`](crate::Job::empty) while a refresh is queued.
             fetch_on_miss: bool = $crate::policy::DEFAULT_FETCH_ON_MISS;
                 with_fetch_on_miss(value: bool) value;
-                get(o) -> bool { o.fetch_on_miss }
+                fetch_on_miss(o) -> bool { o.fetch_on_miss }
             /// An age past which a STALE item is too old to serve: it is fetched
             /// synchronously instead. As in the original, the age counts from the
             /// item's last store, and a refresh re-stores a stale item with the
@@ -80,7 +81,7 @@ macro_rules! policies {
             /// `None` (the default) always serves stale items.
             fetch_on_stale_threshold: Option<::std::time::Duration> = None;
                 with_fetch_on_stale_threshold(value: ::std::time::Duration) Some(value);
-                get(o) -> Option<::std::time::Duration> { o.fetch_on_stale_threshold }
+                fetch_on_stale_threshold(o) -> Option<::std::time::Duration> { o.fetch_on_stale_threshold }
             /// How long past its last successful fetch a stale item may still be
             /// served when a synchronous fetch of it fails (RFC 5861's
             /// `stale-if-error`): the lookup answers STALE with the refresh marked
@@ -88,14 +89,14 @@ macro_rules! policies {
             /// in the original): the fetch's error reaches the caller.
             stale_if_error: Option<::std::time::Duration> = None;
                 with_stale_if_error(value: ::std::time::Duration) Some(value);
-                get(o) -> Option<::std::time::Duration> { o.stale_if_error }
+                stale_if_error(o) -> Option<::std::time::Duration> { o.stale_if_error }
             /// An age, counted from the item's last successful fetch, past which a
             /// stale item is fetched synchronously however often it was re-stored
             /// for refreshes that did not land (unlike `fetch_on_stale_threshold`,
             /// which counts from the last re-store). `None` (the default): no bound.
             max_stale_age: Option<::std::time::Duration> = None;
                 with_max_stale_age(value: ::std::time::Duration) Some(value);
-                get(o) -> Option<::std::time::Duration> { o.max_stale_age }
+                max_stale_age(o) -> Option<::std::time::Duration> { o.max_stale_age }
             /// How long a reader waits for a synchronous fetch of an item that
             /// has stale data to serve (past `fetch_on_stale_threshold` or
             /// `max_stale_age`): past it, the reader gets the stale data
@@ -104,7 +105,7 @@ macro_rules! policies {
             /// default): no bound.
             fetch_soft_timeout: Option<::std::time::Duration> = None;
                 with_fetch_soft_timeout(value: ::std::time::Duration) Some(value);
-                get(o) -> Option<::std::time::Duration> { o.fetch_soft_timeout }
+                fetch_soft_timeout(o) -> Option<::std::time::Duration> { o.fetch_soft_timeout }
             /// How long a reader waits for any synchronous fetch (a cold miss
             /// included): past it, the reader fails with
             /// [`Error::FetchTimeout`](crate::Error::FetchTimeout) and the fetch
@@ -112,7 +113,7 @@ macro_rules! policies {
             /// reader. `None` (the default): no bound.
             fetch_hard_timeout: Option<::std::time::Duration> = None;
                 with_fetch_hard_timeout(value: ::std::time::Duration) Some(value);
-                get(o) -> Option<::std::time::Duration> { o.fetch_hard_timeout }
+                fetch_hard_timeout(o) -> Option<::std::time::Duration> { o.fetch_hard_timeout }
             /// Probabilistic early refresh (XFetch: Vattani, Chierichetti and
             /// Lowenstein, VLDB 2015), its β: a HIT at `now` on an item whose
             /// last fetch took δ (on the engine's clock) queues a refresh,
@@ -124,20 +125,28 @@ macro_rules! policies {
             /// earlier. `None` (the default): off.
             early_refresh: Option<f64> = None;
                 with_early_refresh(value: f64) Some(value);
-                get(o) -> Option<f64> { o.early_refresh }
+                early_refresh(o) -> Option<f64> { o.early_refresh }
             /// The store alias; `None` uses the settings' `cache_alias`.
             cache_alias: Option<String> = None;
                 with_cache_alias(value: impl Into<String>) Some(value.into());
-                get(o) -> Option<&str> { o.cache_alias.as_deref() }
+                cache_alias(o) -> Option<&str> { o.cache_alias.as_deref() }
             /// Queue routing and retry for this job's refreshes.
             task_options: $crate::task::TaskOptions = $crate::task::TaskOptions::default();
                 with_task_options(value: $crate::task::TaskOptions) value;
-                get(o) -> $crate::task::TaskOptions { o.task_options.clone() }
+                task_options(o) -> $crate::task::TaskOptions { o.task_options.clone() }
             /// The name of the field carrying the data in
             /// [`set_call`](crate::JobHandle::set_call) (the original's `set_data_kwarg`).
             set_data_kwarg: String = $crate::policy::DEFAULT_SET_DATA_KWARG.to_owned();
                 with_set_data_kwarg(value: impl Into<String>) value.into();
-                get(o) -> &str { &o.set_data_kwarg }
+                set_data_kwarg(o) -> &str { &o.set_data_kwarg }
+            /// Tags every item of the job carries, whatever its arguments (the
+            /// `#[cacheback(tags = [..])]` attribute): an
+            /// [`invalidate_tag`](crate::Cacheback::invalidate_tag) of one
+            /// makes them all stale. [`Job::tags`](crate::Job::tags) starts
+            /// from these. None by default.
+            tags: Vec<String> = Vec::new();
+                with_tags(value: impl IntoIterator<Item = impl Into<String>>) value.into_iter().map(Into::into).collect();
+                static_tags(o) -> &[String] { &o.tags }
         }
     };
 }
@@ -145,7 +154,7 @@ macro_rules! policies {
 /// Defines [`Options`] from the table.
 macro_rules! options_type {
     ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;
-        $setter:ident($value:ident: $arg:ty) $into:expr; get($o:ident) -> $ret:ty $get:block)*) => {
+        $setter:ident($value:ident: $arg:ty) $into:expr; $getter:ident($o:ident) -> $ret:ty $get:block)*) => {
         /// The policies of a job as data (the original decorator's arguments,
         /// and its `job_class_kwargs` as [`extra`](Self::extra)): what
         /// [`FunctionJob`](crate::function::FunctionJob), `#[cacheback]`
@@ -188,7 +197,7 @@ macro_rules! options_type {
 /// `with_<policy>` setters, for a type with `fn options_mut(&mut self) -> &mut Options`.
 macro_rules! setters {
     ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;
-        $setter:ident($value:ident: $arg:ty) $into:expr; get($o:ident) -> $ret:ty $get:block)*) => {
+        $setter:ident($value:ident: $arg:ty) $into:expr; $getter:ident($o:ident) -> $ret:ty $get:block)*) => {
         $(
             #[doc = concat!("Sets [`", stringify!($name), "`](crate::policy::Options::", stringify!($name), ").")]
             #[must_use]
@@ -203,10 +212,10 @@ macro_rules! setters {
 /// The policy methods of [`Job`](crate::Job) and [`Policy`], reading `self.options()`.
 macro_rules! policy_methods {
     ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;
-        $setter:ident($value:ident: $arg:ty) $into:expr; get($o:ident) -> $ret:ty $get:block)*) => {
+        $setter:ident($value:ident: $arg:ty) $into:expr; $getter:ident($o:ident) -> $ret:ty $get:block)*) => {
         $(
             $(#[doc = $doc])*
-            fn $name(&self) -> $ret {
+            fn $getter(&self) -> $ret {
                 let $o = self.options();
                 $get
             }
@@ -217,10 +226,10 @@ macro_rules! policy_methods {
 /// `Job` policy methods that ask `self.policy()`.
 macro_rules! delegate_to_policy {
     ($($(#[doc = $doc:literal])* $name:ident: $ty:ty = $default:expr;
-        $setter:ident($value:ident: $arg:ty) $into:expr; get($o:ident) -> $ret:ty $get:block)*) => {
+        $setter:ident($value:ident: $arg:ty) $into:expr; $getter:ident($o:ident) -> $ret:ty $get:block)*) => {
         $(
-            fn $name(&self) -> $ret {
-                self.policy().$name()
+            fn $getter(&self) -> $ret {
+                self.policy().$getter()
             }
         )*
     };
@@ -341,7 +350,8 @@ mod tests {
             .with_early_refresh(1.5)
             .with_cache_alias("a")
             .with_task_options(TaskOptions::default().queue("q"))
-            .with_set_data_kwarg("d");
+            .with_set_data_kwarg("d")
+            .with_tags(["t"]);
         let (set, default) =
             (serde_json::to_value(set).unwrap(), serde_json::to_value(Options::default()).unwrap());
         let fields: Vec<_> = set.as_object().unwrap().keys().filter(|k| *k != "extra").cloned().collect();

@@ -470,7 +470,8 @@ async fn without_an_engine_calls_are_direct() {
     cache_alias = "secondary",
     queue = "q",
     retry = 2,
-    set_data_kwarg = "d"
+    set_data_kwarg = "d",
+    tags = ["t1", "t2"]
 )]
 async fn every_option(param: String) -> String {
     param

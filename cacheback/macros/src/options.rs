@@ -20,6 +20,8 @@ enum Kind {
     Number,
     /// A policy that is a string: `.with_<name>("s")`.
     Text,
+    /// A policy that is a list of strings: `.with_<name>(["a", "b"])`.
+    Texts,
     /// A task option (`queue`, `retry`), gathered into `with_task_options`.
     Task,
     /// `job = Type`: the custom policy type.
@@ -54,6 +56,7 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("queue", Kind::Task),
     ("retry", Kind::Task),
     ("set_data_kwarg", Kind::Text),
+    ("tags", Kind::Texts),
 ];
 
 /// The option list of error messages.
@@ -140,6 +143,10 @@ impl Options {
             Kind::Text => {
                 let text = string(value)?;
                 self.setters.push(quote! { .#setter(#text) });
+            }
+            Kind::Texts => {
+                let texts = strings(value)?;
+                self.setters.push(quote! { .#setter([#(#texts),*]) });
             }
             Kind::Task => task.push(task_option(&name, value)?),
             Kind::Name => self.name = Some(job_name(value, self.name.is_some())?),
@@ -231,6 +238,14 @@ fn boolean(value: &Expr) -> syn::Result<bool> {
     match value {
         Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Ok(b.value),
         other => Err(syn::Error::new_spanned(other, "expected `true` or `false`")),
+    }
+}
+
+/// `["a", "b"]`: string literals in brackets.
+fn strings(value: &Expr) -> syn::Result<Vec<syn::LitStr>> {
+    match value {
+        Expr::Array(array) => array.elems.iter().map(string).collect(),
+        other => Err(syn::Error::new_spanned(other, "expected a list of strings: `[\"a\", \"b\"]`")),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::item::{self, CachedItem};
 use crate::job::{Dispatch, Job, Refetched};
 use crate::payload::{RefreshOutcome, RefreshPayload};
 use crate::store::{CacheStore, StoredValue};
+use crate::tags;
 use crate::telemetry::{self, Claim, Mode, Outcome, Write};
 
 /// The first pause of a process waiting for another's fill of a cold key; it
@@ -139,7 +140,7 @@ impl<J: Job> JobHandle<J> {
     /// waiting for must go on without it, on a task running the job rebuilt
     /// by its registered factory. For a job that is not registered they do
     /// not (logged once): cut short, its fetch would never land.
-    fn timeouts_apply(&self) -> bool {
+    pub(super) fn timeouts_apply(&self) -> bool {
         let name = J::name();
         if self.cache.is_registered(&name) {
             return true;
@@ -328,6 +329,9 @@ impl<J: Job> JobHandle<J> {
     ) -> Result<Refreshed<J::Output>, Error> {
         let refresh = async {
             let fetched_at = self.cache.now();
+            // The versions of its tags before the fetch: an invalidation
+            // while it runs leaves the item stale.
+            let versions = tags::read_versions(&**slot.store, &slot.tags).await;
             // The data this refresh starts from, if the store holds any: a
             // refetch may find it not modified and keep it.
             let data = match self.load(slot).await {
@@ -335,7 +339,7 @@ impl<J: Job> JobHandle<J> {
                     match self.refetch(slot, args, &stale).await? {
                         Refetched::Modified(data) => Arc::new(data),
                         Refetched::NotModified => {
-                            return self.renew(slot, args, &raw, stale, fetched_at).await;
+                            return self.renew(slot, args, &raw, stale, fetched_at, versions).await;
                         }
                     }
                 }
@@ -343,7 +347,9 @@ impl<J: Job> JobHandle<J> {
             };
             let expiry = self.expiry_of(args, &data);
             let took = self.cache.now() - fetched_at;
-            let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at)).with_took(took);
+            let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))
+                .with_took(took)
+                .with_tags(versions);
             let kept = self.store_item(slot, item).await;
             Ok(Refreshed { fresh: Fresh { data, fetched_at, expiry: Some(expiry) }, kept })
         };
@@ -381,8 +387,8 @@ impl<J: Job> JobHandle<J> {
     }
 
     /// Keeps the stale data (a refetch found it not modified): stored again
-    /// as it is (`raw`'s bytes, or the same `Arc`), with a new expiry and
-    /// fetch time.
+    /// as it is (`raw`'s bytes, or the same `Arc`), with a new expiry, fetch
+    /// time and tag versions.
     async fn renew(
         &self,
         slot: &Slot<'_>,
@@ -390,10 +396,13 @@ impl<J: Job> JobHandle<J> {
         raw: &StoredValue,
         data: Arc<J::Output>,
         fetched_at: Timestamp,
+        versions: Option<tags::Versions>,
     ) -> Result<Refreshed<J::Output>, Error> {
         let expiry = self.expiry_of(args, &data);
         let took = self.cache.now() - fetched_at;
-        let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at)).with_took(took);
+        let item = CachedItem::new(expiry, Some(Arc::clone(&data)), Some(fetched_at))
+            .with_took(took)
+            .with_tags(versions);
         let renewed = item::renew(raw, &item)?;
         let kept =
             slot.store.set(&slot.key, renewed, self.job.cache_ttl()).await.map_err(|e| slot.error("set", e));
@@ -541,16 +550,26 @@ pub(super) enum Waited<T> {
 /// A fill claim this process holds: released by [`release`](Self::release),
 /// or, if dropped before (the fill's future was cancelled), by a task of its
 /// own, as `Drop` cannot wait for the store.
-struct HeldClaim {
+pub(super) struct HeldClaim {
     store: Option<Arc<dyn CacheStore>>,
     key: String,
     token: String,
 }
 
 impl HeldClaim {
+    /// The claim of `key` that `token` holds in `store`.
+    pub(super) fn new(store: &Arc<dyn CacheStore>, key: &str, token: String) -> Self {
+        Self { store: Some(Arc::clone(store)), key: key.to_owned(), token }
+    }
+
+    /// No claim: a fill that goes on without one (the store refused it).
+    pub(super) fn none() -> Self {
+        Self { store: None, key: String::new(), token: String::new() }
+    }
+
     /// Releases the claim; a failure is logged (the claim then expires with
     /// the refresh timeout).
-    async fn release(mut self) {
+    pub(super) async fn release(mut self) {
         if let Some(store) = self.store.take() {
             release(&*store, &self.key, &self.token).await;
         }

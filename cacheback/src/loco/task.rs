@@ -15,7 +15,7 @@ use crate::settings::{QueueChoice, Settings};
 /// The usage, as `cargo loco task` lists it.
 const USAGE: &str = "operate the cache and its queue: command:stats | command:invalidate job:<name> \
                      args:<JSON> [state:<JSON>] | command:delete job:<name> args:<JSON> [state:<JSON>] | \
-                     command:clear alias:<alias> | command:retry-dead [queue:<name>]";
+                     command:invalidate-tag tag:<tag> | command:clear alias:<alias> | command:retry-dead [queue:<name>]";
 
 /// The loco task `cacheback`, for operators: the cache's and the queue's
 /// numbers, and the operations on items, stores and dead refreshes.
@@ -29,6 +29,7 @@ const USAGE: &str = "operate the cache and its queue: command:stats | command:in
 /// | `cargo loco task cacheback command:stats` | per store alias: its item count where the store can tell (memory: its entries; Redis: a `SCAN` of its `<prefix>item:*` keys); per Sidekiq queue: jobs queued and the oldest's latency; the `retry` and `dead` sets' sizes (how many dead are cacheback's); live worker processes |
 /// | `cargo loco task cacheback command:invalidate job:<name> 'args:<JSON>' ['state:<JSON>']` | [`Cacheback::invalidate_by_name`]: the item goes stale and a refresh is queued |
 /// | `cargo loco task cacheback command:delete job:<name> 'args:<JSON>' ['state:<JSON>']` | [`Cacheback::delete_by_name`]: the item leaves its store |
+/// | `cargo loco task cacheback command:invalidate-tag tag:<tag>` | [`Cacheback::invalidate_tag`]: every item carrying the tag goes stale (one write per store) |
 /// | `cargo loco task cacheback command:clear alias:<alias>` | [`CacheStore::clear`](crate::store::CacheStore::clear): every item of that store, and only its own keys (never `FLUSHDB`) |
 /// | `cargo loco task cacheback command:retry-dead [queue:<name>]` | [`SidekiqQueue::retry_dead`]: the dead set's refreshes (of that queue only, if given) go back onto their queues |
 ///
@@ -94,7 +95,7 @@ impl Task for CachebackTask {
         let Some(command) = vars.cli.get("command") else {
             return Err(fail(format!("no `command:<..>`; usage: {USAGE}")));
         };
-        let known = ["stats", "invalidate", "delete", "clear", "retry-dead"];
+        let known = ["stats", "invalidate", "delete", "invalidate-tag", "clear", "retry-dead"];
         if !known.contains(&command.as_str()) {
             return Err(fail(format!(
                 "unknown command `{command}` (known: {}); usage: {USAGE}",
@@ -125,6 +126,12 @@ impl Task for CachebackTask {
                     _ => "deleted",
                 };
                 println!("{job} {args}: key `{}` {done}", item.key);
+                Ok(())
+            }
+            "invalidate-tag" => {
+                let tag = required(vars, "tag", command)?;
+                cache.invalidate_tag(tag).await.map_err(fail)?;
+                println!("tag `{tag}`: invalidated (its items are stale)");
                 Ok(())
             }
             "clear" => {

@@ -222,6 +222,25 @@ impl Filters {
         Ok(condition)
     }
 
+    /// The column and value of filters that are one exact match on an
+    /// integer or text column (`id = 3`, `slug = "a"`), the value as the
+    /// column's rows give it in JSON: what a batch of `get`s answers with one
+    /// `IN (...)` query, matching rows back by that value. `None` for any
+    /// other filters.
+    pub(super) fn exact_match<E: EntityTrait>(&self) -> Option<(E::Column, serde_json::Value)> {
+        let [(field, value)] = self.filters.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let name = field.strip_suffix("__exact").unwrap_or(field);
+        let col = E::Column::from_str(name).ok()?;
+        let value = match Kind::of(col.def().get_column_type())? {
+            Kind::Integer => serde_json::Value::from(kind_value_i64(value)?),
+            Kind::Text => serde_json::Value::from(text_value(value)?),
+            _ => return None,
+        };
+        Some((col, value))
+    }
+
     pub(super) fn describe(&self) -> String {
         serde_json::to_string(&self.filters).unwrap_or_default()
     }
@@ -431,6 +450,15 @@ impl Kind {
 
 /// A string a text column can hold: PostgreSQL's text cannot hold NUL, and
 /// it is refused on every backend alike so a filter means the same everywhere.
+/// An integer filter's value, as [`Kind::value`] reads it.
+fn kind_value_i64(json: &serde_json::Value) -> Option<i64> {
+    match json {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 fn text_value(json: &serde_json::Value) -> Option<&str> {
     json.as_str().filter(|t| !t.contains('\0'))
 }

@@ -5,7 +5,9 @@ use std::any::TypeId;
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use sea_orm::{DatabaseConnection, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    DatabaseConnection, EntityTrait, IdenStatic, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +76,13 @@ impl<E: EntityTrait> QuerySet<E> {
             &format!("{}-{job}", table::<E>()),
             &KeyArgs { filters, order_by: self.order_by.as_deref() },
         )
+    }
+
+    /// The tags of every item: the entity's table name (what
+    /// [`invalidate_model`](crate::orm::invalidate_model) invalidates), and
+    /// the job's own.
+    fn tags(&self) -> Vec<String> {
+        std::iter::once(table::<E>().to_owned()).chain(self.options.tags.iter().cloned()).collect()
     }
 
     async fn rows(&self, filters: &Filters, limit: Option<u64>) -> Result<Vec<E::Model>, QueryError> {
@@ -157,6 +166,40 @@ where
         }
     }
 
+    /// One `IN (...)` query when every filter set is one exact match on the
+    /// same integer or text column (`id = 3`, `id = 7`, ...), each row
+    /// matched back by that column; otherwise a [`fetch`](Job::fetch) of each,
+    /// concurrently. A set that matches no row, or several, fails the batch
+    /// as its `fetch` would fail.
+    async fn fetch_many(&self, many: &[Filters]) -> Result<Vec<E::Model>, FetchError> {
+        let Some((col, values)) = same_exact_column::<E>(many) else {
+            return futures::future::try_join_all(many.iter().map(|filters| self.fetch(filters))).await;
+        };
+        let field = format!("{}__in", col.as_str());
+        let rows = self.0.rows(&Filters::new().with(field, values.clone()), None).await?;
+        let entity = table::<E>();
+        values
+            .iter()
+            .zip(many)
+            .map(|(value, filters)| {
+                let mut matching = rows.iter().filter(|row| {
+                    sea_orm::sea_query::value::sea_value_to_json_value(&row.get(col)) == *value
+                });
+                match (matching.next(), matching.next()) {
+                    (Some(row), None) => Ok(row.clone()),
+                    (None, _) => Err(QueryError::NotFound { entity, filters: filters.describe() }.into()),
+                    (Some(_), Some(_)) => {
+                        Err(QueryError::MultipleRows { entity, filters: filters.describe() }.into())
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn tags(&self, _: &Filters) -> Vec<String> {
+        self.0.tags()
+    }
+
     fn name() -> Cow<'static, str> {
         Cow::Owned(format!("cacheback::orm::QuerySetGetJob<{}>", table::<E>()))
     }
@@ -186,6 +229,10 @@ where
         Ok(self.0.rows(filters, None).await?)
     }
 
+    fn tags(&self, _: &Filters) -> Vec<String> {
+        self.0.tags()
+    }
+
     fn name() -> Cow<'static, str> {
         Cow::Owned(format!("cacheback::orm::QuerySetFilterJob<{}>", table::<E>()))
     }
@@ -201,6 +248,21 @@ where
     fn options(&self) -> &Options {
         &self.0.options
     }
+}
+
+/// The column and the values of filter sets that are each one exact match
+/// on the same integer or text column; `None` otherwise.
+fn same_exact_column<E: EntityTrait>(many: &[Filters]) -> Option<(E::Column, Vec<serde_json::Value>)> {
+    let mut column = None;
+    let mut values = Vec::with_capacity(many.len());
+    for filters in many {
+        let (col, value) = filters.exact_match::<E>()?;
+        if column.get_or_insert(col).as_str() != col.as_str() {
+            return None;
+        }
+        values.push(value);
+    }
+    Some((column?, values))
 }
 
 impl crate::Builder {

@@ -139,6 +139,10 @@ impl CacheStore for MemoryStore {
         Some(Ok(self.items.get(key)))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
+        Ok(keys.iter().map(|key| self.items.get(key)).collect())
+    }
+
     async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
         self.items.insert(key, value, ttl);
         Ok(())
@@ -197,6 +201,6 @@ impl CacheStore for MemoryStore {
     }
 
     async fn item_count(&self) -> Result<Option<u64>, StoreError> {
-        Ok(Some(self.items.purge()))
+        Ok(Some(self.items.purge(|key| !crate::tags::is_version_key(key))))
     }
 }

@@ -13,6 +13,13 @@
 //!   timestamp on the engine's clock: the fill lease that lets one process
 //!   fetch a cold item while the others wait for it. Only the token's holder
 //!   [releases](CacheStore::release) it.
+//!
+//! A store also keeps the versions of [tags](crate::Job::tags), which the
+//! engine writes with [`set`](CacheStore::set) as small encoded values
+//! (whatever the store's [`Representation`]) under keys of its own
+//! (`cacheback.tag:<tag>`), and reads with the items through
+//! [`get_many`](CacheStore::get_many). They are not items:
+//! [`item_count`](CacheStore::item_count) leaves them out.
 
 use std::any::Any;
 use std::fmt::Debug;
@@ -142,6 +149,30 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     fn get_now(&self, key: &str) -> Option<Result<Option<StoredValue>, StoreError>> {
         let _ = key;
         None
+    }
+
+    /// Reads several items at once: the answers in the order of `keys`. The
+    /// default reads them one [`get`](Self::get) after another; a store with
+    /// a multi-key read overrides it ([`RedisStore`]: one `MGET`). Bulk reads
+    /// ([`JobHandle::get_many`](crate::JobHandle::get_many)) and tagged items
+    /// (an item with the versions of its tags) read through it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheback::store::{CacheStore, MemoryStore, StoredValue};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// store.set("b", StoredValue::Encoded("[1.0]".into()), Duration::from_secs(60)).await.unwrap();
+    /// let got = store.get_many(&["a", "b"]).await.unwrap();
+    /// assert!(got[0].is_none() && got[1].is_some());
+    /// # });
+    /// ```
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
     }
 
     /// Writes an item, kept for `ttl`.

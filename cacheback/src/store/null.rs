@@ -35,6 +35,9 @@ impl CacheStore for NullStore {
     fn get_now(&self, _key: &str) -> Option<Result<Option<StoredValue>, StoreError>> {
         Some(Ok(None))
     }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
+        Ok(vec![None; keys.len()])
+    }
     async fn set(&self, _key: &str, _value: StoredValue, _ttl: Duration) -> Result<(), StoreError> {
         Ok(())
     }

@@ -160,6 +160,19 @@ impl CacheStore for RedisStore {
         Ok(value.map(|v| StoredValue::Encoded(Bytes::from(v))))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| self.item_key(key)).collect();
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(values.into_iter().map(|v| v.map(|v| StoredValue::Encoded(Bytes::from(v)))).collect())
+    }
+
     async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
         let StoredValue::Encoded(bytes) = value else {
             return Err(StoreError::new("RedisStore stores encoded values only"));
@@ -278,7 +291,12 @@ impl CacheStore for RedisStore {
         let (mut cursor, mut count) = (Some(0), 0);
         while let Some(at) = cursor {
             let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
-            count += keys.len() as u64;
+            // Tags' versions live among the items, and are not items.
+            let item_at = self.prefix.len() + ITEM.len();
+            count += keys
+                .iter()
+                .filter(|key| !key.get(item_at..).is_some_and(crate::tags::is_version_key))
+                .count() as u64;
             cursor = next;
         }
         Ok(Some(count))
