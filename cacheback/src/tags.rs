@@ -118,7 +118,8 @@ pub(crate) fn checked<T>(
         stale_since = Some(stale_since.map_or(at, |since| since.max(at)));
     }
     if let Some(since) = stale_since {
-        item.expiry = item.expiry.min(since);
+        // Stale now, even when invalidated this very instant.
+        item.expiry = item.expiry.min(since).min(now.next_down());
         item.tags = versions_of(tags, read);
     }
     item
@@ -231,11 +232,13 @@ mod tests {
     fn a_lost_or_foreign_version_is_stale_from_now_and_never_later_than_the_expiry() {
         let tags = ["a".to_owned()];
         let stored = item(versions_of(&tags, &read(&[Some("10 x")])));
-        assert_eq!(checked(stored.clone(), &tags, &read(&[None]), 50.0).expiry, 50.0);
-        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("garbage")]), 50.0).expiry, 50.0);
-        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("1e400 z")]), 50.0).expiry, 50.0);
-        // An invalidation "in the future" (another clock) counts from now.
-        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("70 z")]), 50.0).expiry, 50.0);
+        let just_now = 50.0_f64.next_down();
+        assert_eq!(checked(stored.clone(), &tags, &read(&[None]), 50.0).expiry, just_now);
+        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("garbage")]), 50.0).expiry, just_now);
+        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("1e400 z")]), 50.0).expiry, just_now);
+        // An invalidation "in the future" (another clock), or this instant, counts from now.
+        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("70 z")]), 50.0).expiry, just_now);
+        assert_eq!(checked(stored.clone(), &tags, &read(&[Some("50 z")]), 50.0).expiry, just_now);
         // Already stale by its expiry: stays so.
         assert_eq!(checked(stored, &tags, &read(&[Some("150 z")]), 120.0).expiry, 100.0);
     }
