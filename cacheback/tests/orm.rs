@@ -116,6 +116,8 @@ on_every_database!(
     model_identity_keys,
     filter_keys,
     a_missing_row_is_a_404,
+    get_many_is_one_in_query,
+    writes_make_the_tables_reads_stale,
 );
 
 /// The seed's `TestQuerySetGetJob.test_fetch`.
@@ -403,4 +405,128 @@ async fn a_missing_row_is_a_404(db: Db) {
 
     let bad = Filters::parse::<DummyModel>([("nmae", serde_json::json!("x"))]).unwrap_err();
     assert!(matches!(loco_rs::Error::from(bad), loco_rs::Error::BadRequest(m) if m.contains("nmae")));
+}
+
+/// The statements a connection runs, counted (sea-orm's metric callback).
+fn counting(mut db: DatabaseConnection) -> (DatabaseConnection, std::sync::Arc<AtomicUsize>) {
+    let selects = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&selects);
+    db.set_metric_callback(move |info| {
+        if info.statement.sql.trim_start().to_uppercase().starts_with("SELECT") {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (db, selects)
+}
+
+/// `get_many` of rows by id: the misses are one `IN (...)` query, each row
+/// matched back to its filters; other filters fall back to a query each; a
+/// missing row fails the batch as `get` fails.
+async fn get_many_is_one_in_query(db: Db) {
+    let db = database(db).await;
+    let mut rows = Vec::new();
+    for name in ["A", "B", "C", "D", "E"] {
+        rows.push(create(&db, name).await);
+    }
+    let (db, selects) = counting(db);
+    let fx = fixture(Backend::Redis).build().await;
+    let job = fx.cache.job(QuerySetGetJob::<DummyModel>::new(db));
+    let by_id = |i: usize| Filters::new().with("id", rows[i].id);
+    let asked = [by_id(3), by_id(0), by_id(4), by_id(0)];
+    let found = job.get_many(&asked).await.unwrap();
+    let names: Vec<_> = found.iter().map(|m| m.as_ref().unwrap().name.as_str()).collect();
+    assert_eq!(names, ["D", "A", "E", "A"]);
+    assert_eq!(selects.load(Ordering::SeqCst), 1, "one query for three rows");
+
+    let found = job.lookup_many(&[by_id(0), by_id(1)]).await.unwrap();
+    assert_eq!((found[0].status, found[1].status), (CacheStatus::Hit, CacheStatus::Miss));
+    assert_eq!(selects.load(Ordering::SeqCst), 2, "the one miss, queried");
+
+    let mixed = [Filters::new().with("name", "C"), Filters::new().with("id", rows[4].id + 100)];
+    let err = job.get_many(&mixed).await.unwrap_err();
+    assert!(matches!(loco_rs::Error::from(err), loco_rs::Error::NotFound), "a missing row: 404");
+    let by_name = job.get_many(&[Filters::new().with("name", "C"), Filters::new().with("name", "B")]).await;
+    let names: Vec<_> = by_name.unwrap().iter().map(|m| m.as_ref().unwrap().name.clone()).collect();
+    assert_eq!(names, ["C", "B"]);
+}
+
+mod tagged_models {
+    use sea_orm::entity::prelude::*;
+
+    /// A table whose ActiveModel writes invalidate its cached reads.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
+    #[sea_orm(table_name = "tagged_models")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub name: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    #[async_trait::async_trait]
+    impl ActiveModelBehavior for ActiveModel {
+        async fn after_save<C: ConnectionTrait>(model: Model, _: &C, _: bool) -> Result<Model, DbErr> {
+            cacheback::orm::invalidate_on_save::<Entity>().await;
+            Ok(model)
+        }
+        async fn after_delete<C: ConnectionTrait>(self, _: &C) -> Result<Self, DbErr> {
+            cacheback::orm::invalidate_on_save::<Entity>().await;
+            Ok(self)
+        }
+    }
+}
+
+/// Every cached read of a table carries its name as a tag: a save or delete
+/// through an ActiveModel (with `invalidate_on_save` in its hooks) makes them
+/// all stale on the global engine; `invalidate_model` does it by hand.
+async fn writes_make_the_tables_reads_stale(db: Db) {
+    use tagged_models::{ActiveModel, Entity as Tagged};
+    let db = database(db).await;
+    db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(Tagged)).await.unwrap();
+    let row = ActiveModel { name: Set("first".to_owned()), ..Default::default() }.insert(&db).await.unwrap();
+    let (queue, clock) =
+        (cacheback::queue::InProcessQueue::builder().manual().build(), cacheback::ManualClock::at(at(0)));
+    let cache = cacheback::Cacheback::builder()
+        .store("default", redis_store(&unique_prefix("orm-tags")).await)
+        .queue(queue.clone())
+        .clock(clock.clone())
+        .extension(db.clone())
+        .register_model::<Tagged>()
+        .build()
+        .unwrap();
+    let one = cache.job(QuerySetGetJob::<Tagged>::new(db.clone()));
+    let all = cache.job(QuerySetFilterJob::<Tagged>::new(db.clone()));
+    assert_eq!(one.job().tags(&Filters::new()), ["tagged_models"]);
+    let (by_id, everything) = (Filters::new().with("id", row.id), Filters::new());
+    one.get(&by_id).await.unwrap();
+    all.get(&everything).await.unwrap();
+    clock.advance(Duration::from_secs(1));
+
+    // The global engine is this test's, one database at a time (no other
+    // test of this binary installs one).
+    static GLOBAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let turn = GLOBAL.lock().await;
+    cache.install_global();
+    let mut renamed: ActiveModel = row.into();
+    renamed.name = Set("second".to_owned());
+    let row = renamed.update(&db).await.unwrap();
+    let found = one.lookup(&by_id).await.unwrap();
+    assert_eq!((found.status, found.value.unwrap().name.as_str()), (CacheStatus::Stale, "first"));
+    assert_eq!(all.lookup(&everything).await.unwrap().status, CacheStatus::Stale);
+    assert_eq!(queue.run_pending().await, 2);
+    assert_eq!(one.get(&by_id).await.unwrap().unwrap().name, "second", "after one refresh");
+
+    clock.advance(Duration::from_secs(1));
+    ActiveModel::from(row).delete(&db).await.unwrap();
+    assert_eq!(all.lookup(&everything).await.unwrap().status, CacheStatus::Stale, "a delete too");
+    cacheback::Cacheback::uninstall_global();
+    drop(turn);
+
+    assert_eq!(queue.run_pending().await, 1);
+    assert!(all.get(&everything).await.unwrap().unwrap().is_empty(), "refreshed: no rows");
+    clock.advance(Duration::from_secs(1));
+    cacheback::orm::invalidate_model::<Tagged>(&cache).await.unwrap();
+    assert_eq!(all.lookup(&everything).await.unwrap().status, CacheStatus::Stale, "by hand");
 }
