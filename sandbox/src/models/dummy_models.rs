@@ -2,13 +2,36 @@
 //! generated entity ([`super::_entities::dummy_models`]), as loco lays models out.
 
 use sea_orm::{
-    ActiveModelBehavior, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 
 pub use super::_entities::dummy_models::{ActiveModel, Column, Entity, Model};
 
-impl ActiveModelBehavior for ActiveModel {}
+/// Every write through an `ActiveModel` makes the cached reads of the table
+/// stale (they are tagged with its name), in every process: the next read of
+/// each is served stale while one refresh is queued.
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    async fn after_save<C: ConnectionTrait>(model: Model, _: &C, _: bool) -> Result<Model, DbErr> {
+        cacheback::orm::invalidate_on_save::<Entity>().await;
+        Ok(model)
+    }
+
+    async fn after_delete<C: ConnectionTrait>(self, _: &C) -> Result<Self, DbErr> {
+        cacheback::orm::invalidate_on_save::<Entity>().await;
+        Ok(self)
+    }
+}
+
+impl Model {
+    /// Renames the row (through its `ActiveModel`, so the hooks above run).
+    pub async fn rename(self, db: &impl ConnectionTrait, name: &str) -> Result<Model, DbErr> {
+        let mut row: ActiveModel = self.into();
+        row.name = Set(name.to_owned());
+        row.update(db).await
+    }
+}
 
 /// The queries the sandbox runs.
 impl Entity {
