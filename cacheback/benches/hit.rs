@@ -22,13 +22,20 @@
 //! * `redis`: cacheback's `get` on a `RedisStore` alone, against a raw `GET`
 //!   of the same key on the same kind of connection and the JSON decode of
 //!   its bytes.
+//! * `hit_*_tagged`: the same HIT of an item with a tag (which reads its
+//!   tag's version with it: one `MGET` of two keys on Redis) against the
+//!   untagged one.
+//! * `many_redis_100`: `get_many` of 100 one-row HITs on Redis, against its
+//!   floor (one raw `MGET` of the 100 keys and the decode of each value) and
+//!   against 100 `get`s one after another.
 //! * `recorded`: the in-memory `get` through a handle made after a Prometheus
 //!   recorder was installed, against one made before (the facade's no-op).
 //! * `codec`: the decode of the same 100 rows from JSON and from postcard.
 //!
 //! `HIT_PROFILE=memory` (or `local`, or `peer`) runs only 100,000 in-memory
 //! (or local-copy, or the peer's in-memory) HITs, for an instruction profile
-//! of one HIT:
+//! of one HIT (`many` and `many_floor`: 1,000 bulk reads of 100 HITs on
+//! Redis, or their floor):
 //! `HIT_PROFILE=memory valgrind --tool=callgrind target/release/deps/hit-<hash>`
 //! and `callgrind_annotate --inclusive=yes` (docs/advanced.md has the
 //! breakdown).
@@ -76,6 +83,34 @@ impl Job for Items {
     type Output = Vec<Row>;
     async fn fetch(&self, _: &(String,)) -> Result<Vec<Row>, FetchError> {
         Ok(rows())
+    }
+}
+
+/// [`Items`] with a tag, as the ORM jobs tag theirs: its HIT reads the item
+/// and the tag's version together.
+#[derive(Default)]
+struct TaggedItems;
+
+impl Job for TaggedItems {
+    type Args = (String,);
+    type Output = Vec<Row>;
+    async fn fetch(&self, _: &(String,)) -> Result<Vec<Row>, FetchError> {
+        Ok(rows())
+    }
+    fn tags(&self, _: &(String,)) -> Vec<String> {
+        vec!["dummy_models".to_owned()]
+    }
+}
+
+/// One row by id: what a bulk read reads a hundred of.
+#[derive(Default)]
+struct OneRow;
+
+impl Job for OneRow {
+    type Args = (i32,);
+    type Output = Row;
+    async fn fetch(&self, (id,): &(i32,)) -> Result<Row, FetchError> {
+        Ok(rows().remove(usize::try_from(*id).unwrap_or(0) % 100))
     }
 }
 
@@ -187,11 +222,14 @@ fn profile(rt: &Runtime, kind: &str) {
             }
         });
     }
+    if kind == "many" || kind == "many_floor" {
+        return rt.block_on(profile_many(kind == "many"));
+    }
     let builder = Cacheback::builder().register_default::<Items>();
     let builder = match kind {
         "memory" => builder,
         "local" => builder.local_cache("default", LocalCache::new(Duration::from_secs(600))),
-        other => panic!("HIT_PROFILE is `memory`, `local` or `peer`, not `{other}`"),
+        other => panic!("HIT_PROFILE is `memory`, `local`, `peer`, `many` or `many_floor`, not `{other}`"),
     };
     let job = builder.build().unwrap().job(Items);
     rt.block_on(async {
@@ -200,6 +238,44 @@ fn profile(rt: &Runtime, kind: &str) {
             check(&job.get(&args).await.unwrap().unwrap());
         }
     });
+}
+
+/// 1,000 `get_many` of 100 one-row HITs on Redis (`engine`), or of their
+/// floor, one raw `MGET` and the decode of each value.
+async fn profile_many(engine: bool) {
+    let url = cacheback_test_support::redis_url();
+    let prefix = format!("cacheback-bench-many:{}:", std::process::id());
+    let store = RedisStore::builder(&url).key_prefix(&prefix).connect().await.unwrap();
+    let one_row = Cacheback::builder().store("default", store.clone()).build().unwrap().job(OneRow);
+    let ids: Vec<(i32,)> = (0..100).map(|id| (id,)).collect();
+    for id in &ids {
+        one_row.refresh(id).await.unwrap();
+    }
+    let keys: Vec<String> =
+        ids.iter().map(|id| format!("{prefix}item:{}", one_row.key(id).unwrap())).collect();
+    let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection_manager().await.unwrap();
+    for _ in 0..1_000 {
+        if engine {
+            black_box(one_row.get_many(&ids).await.unwrap());
+        } else {
+            black_box(mget_decoded(&mut conn, &keys).await);
+        }
+    }
+    store.clear().await.unwrap();
+}
+
+/// The floor of a bulk read: one raw `MGET` of `keys` and the decode of each
+/// value's data.
+async fn mget_decoded(conn: &mut redis::aio::ConnectionManager, keys: &[String]) -> Vec<Option<Arc<Row>>> {
+    let values: Vec<Vec<u8>> = redis::cmd("MGET").arg(keys).query_async(conn).await.unwrap();
+    values
+        .iter()
+        .map(|bytes| {
+            let (_expiry, row, _meta): (f64, Option<Row>, serde::de::IgnoredAny) =
+                serde_json::from_slice(bytes).unwrap();
+            row.map(Arc::new)
+        })
+        .collect()
 }
 
 fn main() {
@@ -248,6 +324,22 @@ fn main() {
     let medians = report("hit_memory", &names, &figures);
     print("hit_memory_peer_ratio", medians[0] / medians[1], "x");
     print("hit_memory_moka_floor_ratio", medians[0] / medians[3], "x");
+
+    // A tagged item: its HIT also reads its tag's version.
+    let tagged_memory =
+        Cacheback::builder().store("default", MemoryStore::new()).build().unwrap().job(TaggedItems);
+    rt.block_on(tagged_memory.refresh(&args)).unwrap();
+    let names = ["tagged_get", "get"];
+    let figures = race(
+        &rt,
+        2_000,
+        &mut [
+            (names[0], calls(async || check(&tagged_memory.get(&args).await.unwrap().unwrap()))),
+            (names[1], calls(async || check(&job.get(&args).await.unwrap().unwrap()))),
+        ],
+    );
+    let medians = report("hit_memory", &names, &figures);
+    print("hit_memory_tagged_ratio", medians[0] / medians[1], "x");
 
     // --- Redis with a local copy, and Redis alone ----------------------------
     let url = cacheback_test_support::redis_url();
@@ -307,6 +399,58 @@ fn main() {
     );
     let medians = report("hit_redis", &names, &figures);
     print("hit_redis_floor_ratio", medians[0] / medians[1], "x");
+
+    // A tagged item on Redis: the item and its tag's version in one `MGET`.
+    let tagged_redis = cache.job(TaggedItems);
+    rt.block_on(tagged_redis.refresh(&args)).unwrap();
+    let names = ["tagged_get", "get"];
+    let figures = race(
+        &rt,
+        200,
+        &mut [
+            (names[0], calls(async || check(&tagged_redis.get(&args).await.unwrap().unwrap()))),
+            (names[1], calls(async || check(&redis_job.get(&args).await.unwrap().unwrap()))),
+        ],
+    );
+    let medians = report("hit_redis", &names, &figures);
+    print("hit_redis_tagged_ratio", medians[0] / medians[1], "x");
+
+    // A bulk read of 100 HITs on Redis, against one raw `MGET` of the same
+    // keys and the decode of each value, and against 100 `get`s in a row.
+    let one_row = cache.job(OneRow);
+    let ids: Vec<(i32,)> = (0..100).map(|id| (id,)).collect();
+    for id in &ids {
+        rt.block_on(one_row.refresh(id)).unwrap();
+    }
+    let raw_keys: Vec<String> =
+        ids.iter().map(|id| format!("{prefix}item:{}", one_row.key(id).unwrap())).collect();
+    let check_100 =
+        |found: &[Option<Arc<Row>>]| assert!(found.len() == 100 && found.iter().all(Option::is_some));
+    let names = ["get_many", "mget_floor", "sequential_get"];
+    let figures = race(
+        &rt,
+        20,
+        &mut [
+            (names[0], calls(async || check_100(&one_row.get_many(&ids).await.unwrap()))),
+            (
+                names[1],
+                calls(async || check_100(black_box(&mget_decoded(&mut conn.clone(), &raw_keys).await))),
+            ),
+            (
+                names[2],
+                calls(async || {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for id in &ids {
+                        found.push(one_row.get(id).await.unwrap());
+                    }
+                    check_100(&found);
+                }),
+            ),
+        ],
+    );
+    let medians = report("many_redis_100", &names, &figures);
+    print("many_redis_100_floor_ratio", medians[0] / medians[1], "x");
+    print("many_redis_100_sequential_ratio", medians[0] / medians[2], "x");
     rt.block_on(store.clear()).unwrap();
     rt.block_on(async { peer_local.remove(key).await }).unwrap();
     rt.block_on(peer_local.shutdown()).unwrap();

@@ -291,7 +291,29 @@ impl<J: Job> JobHandle<J> {
             Some(read) => read,
             None => self.read(slot).await,
         };
-        self.answer(slot, read, args, &call).await
+        if let Some(hit) = self.fresh_hit(slot, &read, &call) {
+            return Ok(hit);
+        }
+        // Every path past a plain HIT is boxed: the future of a lookup stays
+        // small, so a HIT does not pay for the size of the refresh machinery.
+        Box::pin(self.answer(slot, read, args, &call)).await
+    }
+
+    /// A HIT that needs nothing more, answered without a future: the item is
+    /// fresh and no early refresh is to be drawn (with `early_refresh` set,
+    /// [`answer`](Self::answer) draws).
+    fn fresh_hit(
+        &self,
+        slot: &Slot<'_>,
+        read: &Result<Read<J::Output>, Error>,
+        call: &Call<'_, J::Args>,
+    ) -> Option<Lookup<J::Output>> {
+        let Ok(Read::Found(_, item)) = read else { return None };
+        if item.expiry <= self.cache.now() || self.job.early_refresh().is_some() {
+            return None;
+        }
+        debug!(target: "cacheback", "Job {} with key '{}' - cache HIT", J::name(), slot.key);
+        Some(self.finish(self.served(item.clone()), call, CacheStatus::Hit, None))
     }
 
     /// A HIT on the local copy, if it has the item fresh.
@@ -311,8 +333,6 @@ impl<J: Job> JobHandle<J> {
         args: &J::Args,
         call: &Call<'_, J::Args>,
     ) -> Result<Lookup<J::Output>, Error> {
-        // The paths past a HIT are boxed: the future of a lookup stays small,
-        // so a HIT does not pay for the size of the refresh machinery.
         let (key, name) = (&slot.key, J::name());
         let call = Call { args: call.args };
         let (raw, item) = match read {
@@ -635,11 +655,18 @@ impl<J: Job> JobHandle<J> {
     /// [`read`](Self::read) without a future, when the store answers at once
     /// ([`get_now`](CacheStore::get_now)); `None` when it must be awaited.
     fn read_now(&self, slot: &Slot<'_>) -> Option<Result<Read<J::Output>, Error>> {
-        if !slot.tags.is_empty() {
-            return None;
-        }
         let got = slot.store.get_now(&slot.key)?;
-        Some(self.noted(slot, self.decoded(slot, got, &[])))
+        if slot.tags.is_empty() {
+            return Some(self.noted(slot, self.decoded(slot, got, &[])));
+        }
+        let mut versions = Vec::with_capacity(slot.tags.len());
+        for tag in &slot.tags {
+            match slot.store.get_now(&tags::version_key(tag))? {
+                Ok(version) => versions.push(version),
+                Err(err) => return Some(Err(slot.error("get", err))),
+            }
+        }
+        Some(self.noted(slot, self.decoded(slot, got, &versions)))
     }
 
     /// What the store holds under the slot's key; keeps a local copy of a

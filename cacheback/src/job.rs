@@ -317,7 +317,10 @@ pub trait Job: Send + Sync {
     /// ```
     fn tags(&self, args: &Self::Args) -> Vec<String> {
         let _ = args;
-        self.static_tags().to_vec()
+        match self.static_tags() {
+            [] => Vec::new(),
+            tags => tags.to_vec(),
+        }
     }
 
     /// When an item fetched `now` goes stale.

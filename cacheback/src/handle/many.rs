@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::refresh::HeldClaim;
 use super::{Fresh, JobHandle, Lookup, Read, Served, Slot};
@@ -93,34 +93,30 @@ impl<J: Job> JobHandle<J> {
         let mut answers: Vec<Option<Lookup<J::Output>>> =
             wanted.iter().map(|w| self.local_hit(&w.slot, &Call { args: w.raw })).collect();
         let to_read: Vec<usize> = (0..wanted.len()).filter(|&i| answers[i].is_none()).collect();
-        let mut reads = self.read_many(&wanted, &to_read).await;
+        let reads = self.read_many(&wanted, &to_read).await;
 
         // HITs at once; synchronous misses together; the rest one by one, at once.
-        let now = self.cache.now();
         let (mut misses, mut others) = (Vec::new(), Vec::new());
-        for (&i, read) in to_read.iter().zip(reads.iter_mut()) {
+        for (n, (&i, read)) in to_read.iter().zip(&reads).enumerate() {
             let Wanted { slot, args, raw } = &wanted[i];
+            if let Some(hit) = self.fresh_hit(slot, read, &Call { args: raw }) {
+                answers[i] = Some(hit);
+                continue;
+            }
             match read {
-                // (An early refresh's draw is `answer`'s, below.)
-                Ok(Read::Found(_, item)) if item.expiry > now && self.job.early_refresh().is_none() => {
-                    debug!(target: "cacheback", "Job {} with key '{}' - cache HIT", J::name(), slot.key);
-                    let item = item.clone();
-                    answers[i] =
-                        Some(self.finish(self.served(item), &Call { args: raw }, CacheStatus::Hit, None));
-                }
                 Ok(Read::Missing | Read::Undecodable(_))
                     if self.job.should_missing_item_be_fetched_synchronously(args) =>
                 {
                     misses.push(i);
                 }
-                _ => others.push(i),
+                _ => others.push(n),
             }
         }
-        let mut reads: HashMap<usize, Result<Read<J::Output>, Error>> =
-            to_read.into_iter().zip(reads).collect();
-        let singles = others.iter().map(|&i| {
+        let mut reads: Vec<Option<Result<Read<J::Output>, Error>>> = reads.into_iter().map(Some).collect();
+        let singles = others.iter().map(|&n| {
+            let i = to_read[n];
             let Wanted { slot, args, raw } = &wanted[i];
-            let read = reads.remove(&i).expect("each key is read once");
+            let read = reads[n].take().expect("each key is read once");
             async move { (i, self.answer(slot, read, args, &Call { args: raw }).await) }
         });
         let (singles, filled) = futures::join!(join_all(singles), self.fill_many(&wanted, &misses));
@@ -144,19 +140,25 @@ impl<J: Job> JobHandle<J> {
     /// index of its key.
     #[allow(clippy::type_complexity)]
     fn wanted<'a>(&self, raw_args: &'a [J::Args]) -> Result<(Vec<Wanted<'_, 'a, J>>, Vec<usize>), Error> {
-        let (mut wanted, mut positions) =
-            (Vec::<Wanted<'_, 'a, J>>::new(), Vec::with_capacity(raw_args.len()));
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(raw_args.len());
+        let mut all = Vec::with_capacity(raw_args.len());
         for raw in raw_args {
             let args = self.job.prepare_args(raw);
-            let slot = self.slot(&args)?;
-            let at = *index.entry(slot.key.clone()).or_insert(wanted.len());
-            if at == wanted.len() {
-                wanted.push(Wanted { slot, args, raw });
-            }
-            positions.push(at);
+            all.push(Wanted { slot: self.slot(&args)?, args, raw });
         }
-        Ok((wanted, positions))
+        // Where each key is first asked.
+        let firsts: Vec<usize> = {
+            let mut first: HashMap<&str, usize, foldhash::fast::RandomState> =
+                HashMap::with_capacity_and_hasher(all.len(), foldhash::fast::RandomState::default());
+            all.iter().enumerate().map(|(i, w)| *first.entry(w.slot.key.as_str()).or_insert(i)).collect()
+        };
+        let (mut wanted, mut index) = (Vec::with_capacity(all.len()), vec![0; all.len()]);
+        for (i, w) in all.into_iter().enumerate() {
+            if firsts[i] == i {
+                index[i] = wanted.len();
+                wanted.push(w);
+            }
+        }
+        Ok((wanted, firsts.into_iter().map(|first| index[first]).collect()))
     }
 
     /// What the store holds under the keys `which` of `wanted`, in one
@@ -170,17 +172,22 @@ impl<J: Job> JobHandle<J> {
         if which.is_empty() {
             return Vec::new();
         }
-        let mut keys: Vec<String> = which.iter().map(|&i| wanted[i].slot.key.clone()).collect();
+        // The items' keys, then the versions of their tags, each once.
+        let mut version_keys: Vec<String> = Vec::new();
         let mut version_at: HashMap<&str, usize> = HashMap::new();
         for &i in which {
             for tag in &wanted[i].slot.tags {
                 version_at.entry(tag).or_insert_with(|| {
-                    keys.push(tags::version_key(tag));
-                    keys.len() - 1
+                    version_keys.push(tags::version_key(tag));
+                    which.len() + version_keys.len() - 1
                 });
             }
         }
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let refs: Vec<&str> = which
+            .iter()
+            .map(|&i| wanted[i].slot.key.as_str())
+            .chain(version_keys.iter().map(String::as_str))
+            .collect();
         let store = wanted[which[0]].slot.store;
         let got = match store.get_many(&refs).await {
             Ok(got) if got.len() == refs.len() => Ok(got),
