@@ -389,6 +389,15 @@ fn the_cacheback_task() {
     assert!(job.get("error_message").is_none() && job.get("retry_count").is_none(), "{job}");
     assert!(job["enqueued_at"].as_f64().unwrap() > 1.0e9, "{job}");
 
+    // invalidate-tag: one write, the tag's new version, among the store's items.
+    let (ok, out, err) = deployment.task(&["command:invalidate-tag", "tag:dummy_models"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("tag `dummy_models`: invalidated"), "{out}");
+    let version: String = deployment.redis.get(deployment.item_key("cacheback.tag:dummy_models")).unwrap();
+    assert_eq!(version.split(' ').count(), 2, "`<time> <hex>`: {version}");
+    let (ok, _, err) = deployment.task(&["command:invalidate-tag"]);
+    assert!(!ok && err.contains("needs `tag:<..>`"), "{err}");
+
     // clear: every key of the store, and nothing else (the queue stays).
     let _: () = deployment.redis.set(deployment.item_key("planted"), "x").unwrap();
     let (ok, out, err) = deployment.task(&["command:clear", "alias:default"]);
