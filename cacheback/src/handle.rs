@@ -661,7 +661,7 @@ impl<J: Job> JobHandle<J> {
         }
         let mut versions = Vec::with_capacity(slot.tags.len());
         for tag in &slot.tags {
-            match slot.store.get_now(&tags::version_key(tag))? {
+            match slot.store.get_now(&crate::store::tag_version_key(tag))? {
                 Ok(version) => versions.push(version),
                 Err(err) => return Some(Err(slot.error("get", err))),
             }
@@ -685,7 +685,7 @@ impl<J: Job> JobHandle<J> {
     /// [`load`](Self::load) of a tagged item: the item and the versions of
     /// its tags in one read ([`get_many`](CacheStore::get_many)).
     async fn load_tagged(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
-        let versions: Vec<String> = slot.tags.iter().map(|tag| tags::version_key(tag)).collect();
+        let versions: Vec<String> = slot.tags.iter().map(|tag| crate::store::tag_version_key(tag)).collect();
         let keys: Vec<&str> =
             std::iter::once(slot.key.as_str()).chain(versions.iter().map(String::as_str)).collect();
         match slot.store.get_many(&keys).await {

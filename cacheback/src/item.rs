@@ -12,6 +12,10 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::store::{Representation, StoredValue};
 
+/// The versions of an item's tags when its data was fetched: `(tag,
+/// version)` for each tag that had one (see [`crate::tags`]).
+pub(crate) type TagVersions = Arc<[(Box<str>, Box<str>)]>;
+
 /// An item as the cache holds it: when it goes stale, its data (`None` for
 /// the [empty](crate::Job::empty) placeholder of a MISS being refreshed), and
 /// when that data was fetched.
@@ -48,7 +52,7 @@ pub struct CachedItem<T> {
     pub refreshing_until: Option<Timestamp>,
     /// The versions of the item's tags when its data was fetched (see
     /// [`Job::tags`](crate::Job::tags)); `None` for an untagged item.
-    pub(crate) tags: Option<crate::tags::Versions>,
+    pub(crate) tags: Option<TagVersions>,
 }
 
 impl<T> CachedItem<T> {
@@ -75,7 +79,7 @@ impl<T> CachedItem<T> {
 
     /// The item, stored with the versions its tags had when its fetch began.
     #[must_use]
-    pub(crate) fn with_tags(self, tags: Option<crate::tags::Versions>) -> Self {
+    pub(crate) fn with_tags(self, tags: Option<TagVersions>) -> Self {
         Self { tags, ..self }
     }
 }
@@ -318,7 +322,7 @@ mod tests {
 
     #[test]
     fn tag_versions_are_a_map_in_the_meta_and_round_trip() {
-        let versions: crate::tags::Versions = vec![("users".into(), "5 ab".into())].into();
+        let versions: TagVersions = vec![("users".into(), "5 ab".into())].into();
         let item = CachedItem::new(10.0, Some(Arc::new(1u32)), Some(4.0)).with_tags(Some(versions));
         let StoredValue::Encoded(bytes) = encode(Representation::Encoded, item.clone()).unwrap() else {
             panic!("expected bytes")

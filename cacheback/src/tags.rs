@@ -2,7 +2,8 @@
 //! [`Cacheback::invalidate_tag`](crate::Cacheback::invalidate_tag).
 //!
 //! Symfony's `TagAwareAdapter` scheme, on any [`CacheStore`]: each tag has a
-//! *version*, an entry of the store under [`version_key`]; an item is stored
+//! *version*, an entry of the store under [`tag_version_key`] (the format is the
+//! store's: `cacheback.tag:<tag>`); an item is stored
 //! with the versions its tags had when its fetch started; an item whose
 //! versions are not the current ones is stale, since its tag was
 //! invalidated, and takes the normal STALE path. An invalidation writes one
@@ -25,32 +26,13 @@ use bytes::Bytes;
 use crate::clock::Timestamp;
 use crate::engine::Cacheback;
 use crate::error::Error;
-use crate::item::CachedItem;
-use crate::store::{CacheStore, MAX_CLAIM_TTL, StoredValue};
-
-/// Where the store keeps a tag's version: in the items' namespace, under a
-/// name no derived key takes (those are `<job name>:<hex>`, and no job is
-/// named `cacheback.tag`).
-const VERSION_KEY_PREFIX: &str = "cacheback.tag:";
+use crate::item::{CachedItem, TagVersions};
+use crate::store::{CacheStore, MAX_CLAIM_TTL, StoredValue, tag_version_key};
 
 /// How long the store keeps a tag's version: a year, renewed by each
 /// invalidation. A version that expires makes the items stored with it
 /// stale once, which is safe.
 pub(crate) const VERSION_TTL: Duration = MAX_CLAIM_TTL;
-
-/// The versions of an item's tags, as it was stored with them: `(tag,
-/// version)` for each tag that had one.
-pub(crate) type Versions = Arc<[(Box<str>, Box<str>)]>;
-
-/// The store key of `tag`'s version.
-pub(crate) fn version_key(tag: &str) -> String {
-    format!("{VERSION_KEY_PREFIX}{tag}")
-}
-
-/// Whether `key` (a key of the store's items' namespace) is a tag's version.
-pub(crate) fn is_version_key(key: &str) -> bool {
-    key.starts_with(VERSION_KEY_PREFIX)
-}
 
 /// A new version of a tag invalidated at `now`.
 pub(crate) fn new_version(now: Timestamp) -> StoredValue {
@@ -59,7 +41,7 @@ pub(crate) fn new_version(now: Timestamp) -> StoredValue {
 
 /// The versions of `tags` (in order) as read from the store, for an item
 /// stored now: the ones that have a version.
-pub(crate) fn versions_of(tags: &[String], read: &[Option<StoredValue>]) -> Option<Versions> {
+pub(crate) fn versions_of(tags: &[String], read: &[Option<StoredValue>]) -> Option<TagVersions> {
     let versions: Vec<(Box<str>, Box<str>)> = tags
         .iter()
         .zip(read)
@@ -72,11 +54,11 @@ pub(crate) fn versions_of(tags: &[String], read: &[Option<StoredValue>]) -> Opti
 /// without one. An unreadable store gives none: an item stored with no
 /// versions is stale at the next read if any of its tags has one, which is
 /// the safe side.
-pub(crate) async fn read_versions(store: &dyn CacheStore, tags: &[String]) -> Option<Versions> {
+pub(crate) async fn read_versions(store: &dyn CacheStore, tags: &[String]) -> Option<TagVersions> {
     if tags.is_empty() {
         return None;
     }
-    let keys: Vec<String> = tags.iter().map(|tag| version_key(tag)).collect();
+    let keys: Vec<String> = tags.iter().map(|tag| tag_version_key(tag)).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     match store.get_many(&keys).await {
         Ok(read) => versions_of(tags, &read),
@@ -157,7 +139,7 @@ impl Cacheback {
     /// # });
     /// ```
     pub async fn invalidate_tag(&self, tag: &str) -> Result<(), Error> {
-        let (key, mut first_error, mut written) = (version_key(tag), None, Vec::new());
+        let (key, mut first_error, mut written) = (tag_version_key(tag), None, Vec::new());
         for alias in self.aliases() {
             let store = Arc::clone(self.store(&alias)?);
             if let Some(local) = self.local_cache(&alias) {
@@ -203,7 +185,7 @@ mod tests {
         versions.iter().map(|v| v.map(|v| StoredValue::Encoded(Bytes::from(v.to_owned())))).collect()
     }
 
-    fn item(versions: Option<Versions>) -> CachedItem<u32> {
+    fn item(versions: Option<TagVersions>) -> CachedItem<u32> {
         CachedItem { tags: versions, ..CachedItem::new(100.0, Some(Arc::new(1)), Some(40.0)) }
     }
 
@@ -248,7 +230,7 @@ mod tests {
         let (a, b) = (new_version(5.0), new_version(5.0));
         assert!(!a.same_as(&b));
         assert_eq!(text(&a).and_then(invalidated_at), Some(5.0));
-        assert!(is_version_key(&version_key("users")));
-        assert!(!is_version_key("app::Job:0123"));
+        assert!(crate::store::is_tag_version_key(&tag_version_key("users")));
+        assert!(!crate::store::is_tag_version_key("app::Job:0123"));
     }
 }

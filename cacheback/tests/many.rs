@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cacheback::queue::InProcessQueue;
-use cacheback::store::{CacheStore, MemoryStore, StoredValue};
-use cacheback::{CacheStatus, Cacheback, Clock, FetchError, Job, JobHandle, ManualClock, StoreError};
-use common::{Backend, Yielding, at, redis_store, unique_prefix};
+use cacheback::store::CacheStore;
+use cacheback::{CacheStatus, Clock, FetchError, Job, JobHandle, ManualClock};
+use common::{Backend, Counting, at, manual_engine, store_on, yielding_on};
 
 const LIFETIME: Duration = Duration::from_secs(600);
 
@@ -53,100 +53,17 @@ impl Job for Squares {
     }
 }
 
-/// A real store, with its reads counted.
-#[derive(Debug)]
-struct Reads {
-    store: Arc<dyn CacheStore>,
-    get: AtomicUsize,
-    get_many: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl CacheStore for Reads {
-    fn representation(&self) -> cacheback::store::Representation {
-        self.store.representation()
-    }
-    async fn get(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        self.get.fetch_add(1, Ordering::SeqCst);
-        self.store.get(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
-        self.get_many.fetch_add(1, Ordering::SeqCst);
-        self.store.get_many(keys).await
-    }
-    async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
-        self.store.set(key, value, ttl).await
-    }
-    async fn replace(
-        &self,
-        key: &str,
-        expected: Option<&StoredValue>,
-        value: StoredValue,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.store.replace(key, expected, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.store.delete(key).await
-    }
-    async fn claim(&self, key: &str, token: &str, now: f64, until: f64) -> Result<bool, StoreError> {
-        self.store.claim(key, token, now, until).await
-    }
-    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        self.store.release(key, token).await
-    }
-    async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, StoreError> {
-        self.store.is_claimed(key, now).await
-    }
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.store.clear().await
-    }
-}
-
-async fn store(backend: Backend) -> Arc<dyn CacheStore> {
-    match backend {
-        Backend::Memory => Arc::new(MemoryStore::new()),
-        Backend::Redis => Arc::new(redis_store(&unique_prefix("many")).await),
-    }
-}
-
-/// A real store whose calls yield first, so that concurrent readers
-/// interleave between their read and their compare-and-set.
-async fn yielding(backend: Backend) -> Arc<dyn CacheStore> {
-    match backend {
-        Backend::Memory => Arc::new(Yielding(MemoryStore::new())),
-        Backend::Redis => Arc::new(Yielding(redis_store(&unique_prefix("many")).await)),
-    }
-}
-
 struct Setup {
     squares: JobHandle<Squares>,
     queue: InProcessQueue,
     clock: ManualClock,
-    reads: Arc<Reads>,
-}
-
-fn engine(store: Arc<dyn CacheStore>, clock: &ManualClock, job: &Squares) -> (Cacheback, InProcessQueue) {
-    let queue = InProcessQueue::builder().manual().build();
-    let factory = job.clone();
-    let cache = Cacheback::builder()
-        .store_arc("default", store)
-        .queue(queue.clone())
-        .clock(clock.clone())
-        .register(move |_| Ok(factory.clone()))
-        .build()
-        .unwrap();
-    (cache, queue)
+    reads: Arc<Counting>,
 }
 
 async fn setup_with(backend: Backend, job: Squares) -> Setup {
     let clock = ManualClock::at(at(0));
-    let reads = Arc::new(Reads {
-        store: store(backend).await,
-        get: AtomicUsize::new(0),
-        get_many: AtomicUsize::new(0),
-    });
-    let (cache, queue) = engine(Arc::clone(&reads) as Arc<dyn CacheStore>, &clock, &job);
+    let reads = Counting::new(store_on(backend, "many").await);
+    let (cache, queue) = manual_engine(Arc::clone(&reads) as Arc<dyn CacheStore>, &clock, &job);
     Setup { squares: cache.job(job), queue, clock, reads }
 }
 
@@ -193,14 +110,18 @@ async fn every_key_in_one_read(backend: Backend) {
     for arg in &args {
         squares.get(arg).await.unwrap();
     }
-    let (gets, manys) = (reads.get.load(Ordering::SeqCst), reads.get_many.load(Ordering::SeqCst));
+    let before = reads.counts();
     let found = squares.lookup_many(&args).await.unwrap();
     assert!(found.iter().all(|f| f.status == CacheStatus::Hit));
     assert_eq!(found[99].value.as_deref(), Some(&9801));
-    assert_eq!(reads.get.load(Ordering::SeqCst) - gets, 0, "no read per key");
-    assert_eq!(reads.get_many.load(Ordering::SeqCst) - manys, 1, "one read for all");
+    let after = reads.counts();
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        (1, 0, 1),
+        "one read for all, none per key"
+    );
     squares.lookup_many(&[]).await.unwrap();
-    assert_eq!(reads.get_many.load(Ordering::SeqCst) - manys, 1, "an empty call reads nothing");
+    assert_eq!(reads.counts(), after, "an empty call calls the store for nothing");
 }
 
 /// Misses of a job that does not fetch on a miss: empty answers, one refresh
@@ -254,7 +175,7 @@ async fn a_key_another_process_fills_is_waited_for(backend: Backend) {
 async fn get_and_get_many_race_for_one_refresh_per_key(backend: Backend) {
     let clock = ManualClock::at(at(0));
     let job = Squares::default();
-    let (cache, queue) = engine(yielding(backend).await, &clock, &job);
+    let (cache, queue) = manual_engine(yielding_on(backend, "many").await, &clock, &job);
     let squares = cache.job(job);
     let keys: Vec<(u64,)> = (0..8).map(|n| (n,)).collect();
     squares.get_many(&keys).await.unwrap();

@@ -7,14 +7,14 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cacheback::function::FunctionJob;
 use cacheback::queue::InProcessQueue;
-use cacheback::store::{CacheStore, MemoryStore, StoredValue};
-use cacheback::{CacheStatus, Cacheback, FetchError, Job, JobHandle, LocalCache, ManualClock, StoreError};
-use common::{Backend, Yielding, at, redis_store, unique_prefix};
+use cacheback::store::CacheStore;
+use cacheback::{CacheStatus, Cacheback, FetchError, Job, JobHandle, LocalCache, ManualClock};
+use common::{Backend, Counting, at, manual_engine, store_on, yielding_on};
 
 const LIFETIME: Duration = Duration::from_secs(600);
 
@@ -65,95 +65,6 @@ impl Job for Profile {
     }
 }
 
-/// A real store, with its calls counted.
-#[derive(Debug)]
-struct Counted {
-    store: Arc<dyn CacheStore>,
-    calls: AtomicUsize,
-    gets: AtomicUsize,
-}
-
-impl Counted {
-    fn new(store: Arc<dyn CacheStore>) -> Arc<Self> {
-        Arc::new(Self { store, calls: AtomicUsize::new(0), gets: AtomicUsize::new(0) })
-    }
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl CacheStore for Counted {
-    fn representation(&self) -> cacheback::store::Representation {
-        self.store.representation()
-    }
-    async fn get(&self, key: &str) -> Result<Option<StoredValue>, StoreError> {
-        self.count();
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        self.store.get(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
-        self.count();
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        self.store.get_many(keys).await
-    }
-    async fn set(&self, key: &str, value: StoredValue, ttl: Duration) -> Result<(), StoreError> {
-        self.count();
-        self.store.set(key, value, ttl).await
-    }
-    async fn replace(
-        &self,
-        key: &str,
-        expected: Option<&StoredValue>,
-        value: StoredValue,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.count();
-        self.store.replace(key, expected, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.count();
-        self.store.delete(key).await
-    }
-    async fn claim(&self, key: &str, token: &str, now: f64, until: f64) -> Result<bool, StoreError> {
-        self.count();
-        self.store.claim(key, token, now, until).await
-    }
-    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        self.count();
-        self.store.release(key, token).await
-    }
-    async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, StoreError> {
-        self.count();
-        self.store.is_claimed(key, now).await
-    }
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.store.clear().await
-    }
-    async fn item_count(&self) -> Result<Option<u64>, StoreError> {
-        self.store.item_count().await
-    }
-}
-
-async fn store(backend: Backend) -> Arc<dyn CacheStore> {
-    match backend {
-        Backend::Memory => Arc::new(MemoryStore::new()),
-        Backend::Redis => Arc::new(redis_store(&unique_prefix("tags")).await),
-    }
-}
-
-/// A real store whose calls yield first, so that concurrent readers
-/// interleave between their read and their compare-and-set.
-async fn yielding(backend: Backend) -> Arc<dyn CacheStore> {
-    match backend {
-        Backend::Memory => Arc::new(Yielding(MemoryStore::new())),
-        Backend::Redis => Arc::new(Yielding(redis_store(&unique_prefix("tags")).await)),
-    }
-}
-
 struct Setup {
     cache: Cacheback,
     profiles: JobHandle<Profile>,
@@ -161,22 +72,9 @@ struct Setup {
     clock: ManualClock,
 }
 
-fn engine(store: Arc<dyn CacheStore>, clock: &ManualClock, job: &Profile) -> (Cacheback, InProcessQueue) {
-    let queue = InProcessQueue::builder().manual().build();
-    let factory = job.clone();
-    let cache = Cacheback::builder()
-        .store_arc("default", store)
-        .queue(queue.clone())
-        .clock(clock.clone())
-        .register(move |_| Ok(factory.clone()))
-        .build()
-        .unwrap();
-    (cache, queue)
-}
-
 async fn setup_with(backend: Backend, job: Profile) -> Setup {
     let clock = ManualClock::at(at(0));
-    let (cache, queue) = engine(store(backend).await, &clock, &job);
+    let (cache, queue) = manual_engine(store_on(backend, "tags").await, &clock, &job);
     Setup { profiles: cache.job(job), cache, queue, clock }
 }
 
@@ -220,7 +118,7 @@ async fn invalidating_a_tag_makes_its_items_stale(backend: Backend) {
 async fn many_readers_of_a_tag_stale_item_queue_one_refresh(backend: Backend) {
     let clock = ManualClock::at(at(0));
     let job = Profile::default();
-    let (cache, queue) = engine(yielding(backend).await, &clock, &job);
+    let (cache, queue) = manual_engine(yielding_on(backend, "tags").await, &clock, &job);
     let profiles = cache.job(job);
     profiles.get(&(1,)).await.unwrap();
     cache.invalidate_tag("users").await.unwrap();
@@ -264,25 +162,26 @@ async fn an_invalidation_during_a_fetch_leaves_its_item_stale(backend: Backend) 
 async fn an_invalidation_is_one_write_whatever_the_number_of_items(backend: Backend) {
     let clock = ManualClock::at(at(0));
     let job = Profile::default();
-    let counted = Counted::new(store(backend).await);
-    let (cache, _queue) = engine(Arc::clone(&counted) as Arc<dyn CacheStore>, &clock, &job);
+    let counted = Counting::new(store_on(backend, "tags").await);
+    let (cache, _queue) = manual_engine(Arc::clone(&counted) as Arc<dyn CacheStore>, &clock, &job);
     let profiles = cache.job(job);
     let mut costs = Vec::new();
     for items in [1, 200] {
         for id in 0..items {
             profiles.get(&(id,)).await.unwrap();
         }
-        let before = counted.calls();
+        let before = counted.counts().0;
         cache.invalidate_tag("users").await.unwrap();
-        costs.push(counted.calls() - before);
+        costs.push(counted.counts().0 - before);
     }
     assert_eq!(costs, [1, 1], "store calls of one invalidation, with 1 and 200 tagged items");
 
     profiles.refresh(&(7,)).await.unwrap();
-    let before = (counted.calls(), counted.gets.load(Ordering::SeqCst));
+    let before = counted.counts();
     assert_eq!(profiles.lookup(&(7,)).await.unwrap().status, CacheStatus::Hit);
-    let after = (counted.calls(), counted.gets.load(Ordering::SeqCst));
-    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "a HIT: one read, nothing else");
+    let after = counted.counts();
+    let delta = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    assert_eq!(delta, (1, 0, 1), "a HIT: one get_many (the item and its tags' versions), nothing else");
 }
 
 /// Engines sharing a store share its tags: an invalidation through one makes
@@ -290,10 +189,10 @@ async fn an_invalidation_is_one_write_whatever_the_number_of_items(backend: Back
 /// past its own time to live; the invalidating engine drops its local copies.
 async fn every_engine_on_the_store_sees_an_invalidation(backend: Backend) {
     let clock = ManualClock::at(at(0));
-    let shared = store(backend).await;
+    let shared = store_on(backend, "tags").await;
     let job = Profile::default();
-    let (a, _qa) = engine(Arc::clone(&shared), &clock, &job);
-    let (b, qb) = engine(shared, &clock, &job);
+    let (a, _qa) = manual_engine(Arc::clone(&shared), &clock, &job);
+    let (b, qb) = manual_engine(shared, &clock, &job);
     let (pa, pb) = (a.job(job.clone()), b.job(job));
     pa.get(&(1,)).await.unwrap();
     assert_eq!(pb.lookup(&(1,)).await.unwrap().status, CacheStatus::Hit);
@@ -304,7 +203,7 @@ async fn every_engine_on_the_store_sees_an_invalidation(backend: Backend) {
     let local = LocalCache::new(Duration::from_secs(60));
     let job = Profile::default();
     let cache = Cacheback::builder()
-        .store_arc("default", store(backend).await)
+        .store_arc("default", store_on(backend, "tags").await)
         .local_cache("default", local)
         .queue(InProcessQueue::builder().manual().build())
         .clock(clock.clone())
@@ -346,7 +245,7 @@ async fn static_tags_tag_every_item(backend: Backend) {
     }
     let clock = ManualClock::at(at(0));
     let cache = Cacheback::builder()
-        .store_arc("default", store(backend).await)
+        .store_arc("default", store_on(backend, "tags").await)
         .queue(InProcessQueue::builder().manual().build())
         .clock(clock)
         .build()

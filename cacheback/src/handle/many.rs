@@ -178,7 +178,7 @@ impl<J: Job> JobHandle<J> {
         for &i in which {
             for tag in &wanted[i].slot.tags {
                 version_at.entry(tag).or_insert_with(|| {
-                    version_keys.push(tags::version_key(tag));
+                    version_keys.push(crate::store::tag_version_key(tag));
                     which.len() + version_keys.len() - 1
                 });
             }

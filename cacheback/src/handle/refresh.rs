@@ -396,7 +396,7 @@ impl<J: Job> JobHandle<J> {
         raw: &StoredValue,
         data: Arc<J::Output>,
         fetched_at: Timestamp,
-        versions: Option<tags::Versions>,
+        versions: Option<crate::item::TagVersions>,
     ) -> Result<Refreshed<J::Output>, Error> {
         let expiry = self.expiry_of(args, &data);
         let took = self.cache.now() - fetched_at;

@@ -201,6 +201,6 @@ impl CacheStore for MemoryStore {
     }
 
     async fn item_count(&self) -> Result<Option<u64>, StoreError> {
-        Ok(Some(self.items.purge(|key| !crate::tags::is_version_key(key))))
+        Ok(Some(self.items.purge(|key| !super::is_tag_version_key(key))))
     }
 }

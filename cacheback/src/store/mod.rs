@@ -234,6 +234,24 @@ pub trait CacheStore: Send + Sync + Debug + 'static {
     }
 }
 
+/// Where a store keeps a tag's version (see [`Job::tags`](crate::Job::tags)):
+/// in its items' namespace, under a name no derived key takes (those are
+/// `<job name>:<hex>`, and no job is named `cacheback.tag`).
+const TAG_VERSION_PREFIX: &str = "cacheback.tag:";
+
+/// The key of `tag`'s version.
+pub(crate) fn tag_version_key(tag: &str) -> String {
+    let mut key = String::with_capacity(TAG_VERSION_PREFIX.len() + tag.len());
+    key.push_str(TAG_VERSION_PREFIX);
+    key.push_str(tag);
+    key
+}
+
+/// Whether `key` (a key of a store's items) is a tag's version, not an item.
+pub(crate) fn is_tag_version_key(key: &str) -> bool {
+    key.starts_with(TAG_VERSION_PREFIX)
+}
+
 /// The longest a claim's record is kept: a year. A claim's record lives as
 /// long as the claim (until the refresh timeout passes), and this bound is
 /// only reached by a timeout beyond any real refresh (`Duration::MAX`, an

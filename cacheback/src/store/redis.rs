@@ -303,10 +303,9 @@ impl CacheStore for RedisStore {
             let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
             // Tags' versions live among the items, and are not items.
             let item_at = self.prefix.len() + ITEM.len();
-            count += keys
-                .iter()
-                .filter(|key| !key.get(item_at..).is_some_and(crate::tags::is_version_key))
-                .count() as u64;
+            count +=
+                keys.iter().filter(|key| !key.get(item_at..).is_some_and(super::is_tag_version_key)).count()
+                    as u64;
             cursor = next;
         }
         Ok(Some(count))

@@ -450,6 +450,134 @@ impl<S: CacheStore> CacheStore for Yielding<S> {
     }
 }
 
+/// A real store of `backend`: a new memory store, or the test Redis under a
+/// prefix of its own (`label` in it).
+pub async fn store_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
+    match backend {
+        Backend::Memory => Arc::new(MemoryStore::new()),
+        Backend::Redis => Arc::new(redis_store(&unique_prefix(label)).await),
+    }
+}
+
+/// [`store_on`], its calls yielding first ([`Yielding`]).
+pub async fn yielding_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
+    match backend {
+        Backend::Memory => Arc::new(Yielding(MemoryStore::new())),
+        Backend::Redis => Arc::new(Yielding(redis_store(&unique_prefix(label)).await)),
+    }
+}
+
+/// An engine on `store` with a manual queue and `clock`, `job` registered
+/// (a worker rebuilds it as a clone).
+pub fn manual_engine<J: Job + Clone + 'static>(
+    store: Arc<dyn CacheStore>,
+    clock: &ManualClock,
+    job: &J,
+) -> (Cacheback, InProcessQueue) {
+    let queue = InProcessQueue::builder().manual().build();
+    let factory = job.clone();
+    let cache = Cacheback::builder()
+        .store_arc("default", store)
+        .queue(queue.clone())
+        .clock(clock.clone())
+        .register(move |_| Ok(factory.clone()))
+        .build()
+        .unwrap();
+    (cache, queue)
+}
+
+/// A real store with its calls counted: all of them, and its reads by kind.
+#[derive(Debug)]
+pub struct Counting {
+    pub store: Arc<dyn CacheStore>,
+    pub calls: AtomicUsize,
+    pub gets: AtomicUsize,
+    pub get_manys: AtomicUsize,
+}
+
+impl Counting {
+    pub fn new(store: Arc<dyn CacheStore>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            calls: AtomicUsize::new(0),
+            gets: AtomicUsize::new(0),
+            get_manys: AtomicUsize::new(0),
+        })
+    }
+    /// (every call, `get`s, `get_many`s) so far.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let load = |n: &AtomicUsize| n.load(Ordering::SeqCst);
+        (load(&self.calls), load(&self.gets), load(&self.get_manys))
+    }
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl CacheStore for Counting {
+    fn representation(&self) -> cacheback::store::Representation {
+        self.store.representation()
+    }
+    async fn get(&self, key: &str) -> Result<Option<cacheback::store::StoredValue>, cacheback::StoreError> {
+        self.count();
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.store.get(key).await
+    }
+    async fn get_many(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<cacheback::store::StoredValue>>, cacheback::StoreError> {
+        self.count();
+        self.get_manys.fetch_add(1, Ordering::SeqCst);
+        self.store.get_many(keys).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: cacheback::store::StoredValue,
+        ttl: Duration,
+    ) -> Result<(), cacheback::StoreError> {
+        self.count();
+        self.store.set(key, value, ttl).await
+    }
+    async fn replace(
+        &self,
+        key: &str,
+        expected: Option<&cacheback::store::StoredValue>,
+        value: cacheback::store::StoredValue,
+        ttl: Duration,
+    ) -> Result<bool, cacheback::StoreError> {
+        self.count();
+        self.store.replace(key, expected, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), cacheback::StoreError> {
+        self.count();
+        self.store.delete(key).await
+    }
+    async fn claim(
+        &self,
+        key: &str,
+        token: &str,
+        now: f64,
+        until: f64,
+    ) -> Result<bool, cacheback::StoreError> {
+        self.count();
+        self.store.claim(key, token, now, until).await
+    }
+    async fn release(&self, key: &str, token: &str) -> Result<(), cacheback::StoreError> {
+        self.count();
+        self.store.release(key, token).await
+    }
+    async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, cacheback::StoreError> {
+        self.count();
+        self.store.is_claimed(key, now).await
+    }
+    async fn clear(&self) -> Result<(), cacheback::StoreError> {
+        self.store.clear().await
+    }
+}
+
 /// Where a [`Pausing`] store stops a reader.
 #[derive(Debug, Default)]
 pub struct Gate {
