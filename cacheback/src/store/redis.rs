@@ -174,12 +174,16 @@ impl CacheStore for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = keys.iter().map(|key| self.item_key(key)).collect();
-        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(StoreError::redis)?;
+        // Each key written into the command through one buffer, not a
+        // `String` each.
+        let (mut command, mut buffer) = (redis::cmd("MGET"), String::new());
+        for key in keys {
+            buffer.clear();
+            buffer.extend([self.prefix.as_str(), ITEM, key]);
+            command.arg(buffer.as_str());
+        }
+        let values: Vec<Option<Vec<u8>>> =
+            command.query_async(&mut self.conn.clone()).await.map_err(StoreError::redis)?;
         Ok(values.into_iter().map(|v| v.map(|v| StoredValue::Encoded(Bytes::from(v)))).collect())
     }
 
