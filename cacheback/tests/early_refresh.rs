@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cacheback::queue::InProcessQueue;
-use cacheback::store::{CacheStore, MemoryStore};
 use cacheback::telemetry::EARLY_REFRESHES_TOTAL;
-use cacheback::{CacheStatus, Cacheback, Clock, FetchError, Job, JobHandle, ManualClock};
-use common::{Backend, at, redis_store, unique_prefix};
+use cacheback::{CacheStatus, Clock, FetchError, Job, JobHandle, ManualClock};
+use common::{Backend, at, manual_engine, store_on};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 const LIFETIME: Duration = Duration::from_secs(600);
@@ -69,22 +68,10 @@ fn early_refreshes(metrics: &Snapshotter) -> u64 {
 }
 
 async fn setup(backend: Backend, beta: Option<f64>) -> Setup {
-    let store: Arc<dyn CacheStore> = match backend {
-        Backend::Memory => Arc::new(MemoryStore::new()),
-        Backend::Redis => Arc::new(redis_store(&unique_prefix("early")).await),
-    };
     let clock = ManualClock::at(at(0));
     let fetches = Arc::new(AtomicU64::new(0));
     let job = Counted { clock: clock.clone(), fetches: Arc::clone(&fetches), beta };
-    let queue = InProcessQueue::builder().manual().build();
-    let factory = job.clone();
-    let cache = Cacheback::builder()
-        .store_arc("default", store)
-        .queue(queue.clone())
-        .clock(clock.clone())
-        .register(move |_| Ok(factory.clone()))
-        .build()
-        .unwrap();
+    let (cache, queue) = manual_engine(store_on(backend, "early").await, &clock, &job);
     let recorder = DebuggingRecorder::new();
     let metrics = recorder.snapshotter();
     let job = metrics::with_local_recorder(&recorder, || cache.job(job));
