@@ -8,7 +8,7 @@
 //!   cacheback:
 //!     cache_alias: default          # CACHEBACK_CACHE_ALIAS
 //!     verify_cache_write: true      # CACHEBACK_VERIFY_CACHE_WRITE
-//!     task_queue: sidekiq           # CACHEBACK_TASK_QUEUE: in_process | sidekiq
+//!     task_queue: sidekiq           # CACHEBACK_TASK_QUEUE: in_process | sidekiq | loco
 //!     task_ignore_result: false     # CACHEBACK_TASK_IGNORE_RESULT
 //!     in_process:
 //!       concurrency: 4
@@ -34,9 +34,17 @@
 //!         local:                    # an in-process copy of fresh items (none by default)
 //!           ttl_ms: 500             # how long another process's write may go unseen here
 //!           max_capacity: 10000
+//!       app_db:
+//!         backend: database         # feature `sea-orm`: the app's database (ctx.db) unless `url` is given
+//!         key_prefix: "cacheback:"
+//!         create_tables: false      # the tables come from `cacheback::store::Migration`
 //!       dummy:
 //!         backend: "null"
 //! ```
+//!
+//! `task_queue: loco` sends refreshes to loco's own queue (`queue:` in the
+//! config: Redis, PostgreSQL or SQLite); optional settings under `loco:`
+//! (`queue`, the queue name where loco's provider honours one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -93,6 +101,8 @@ pub struct Settings {
     /// The Sidekiq queue's settings; required with `task_queue: sidekiq`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sidekiq: Option<SidekiqSettings>,
+    /// The settings of loco's queue, with `task_queue: loco`.
+    pub loco: LocoQueueSettings,
     /// The named stores (Django's `CACHES`).
     pub caches: BTreeMap<String, CacheConfig>,
 }
@@ -106,6 +116,7 @@ impl Default for Settings {
             task_ignore_result: false,
             in_process: InProcessSettings::default(),
             sidekiq: None,
+            loco: LocoQueueSettings::default(),
             caches: BTreeMap::from([(
                 DEFAULT_CACHE_ALIAS.to_owned(),
                 CacheConfig::Memory { max_capacity: None },
@@ -129,6 +140,82 @@ pub enum TaskQueue {
     InProcess,
     /// Sidekiq jobs in Redis, run by a [`SidekiqWorker`].
     Sidekiq,
+    /// Jobs on the loco app's own queue (`ctx.queue_provider`: Redis,
+    /// PostgreSQL or SQLite), run by cacheback's loco `BackgroundWorker`
+    /// (feature `loco`), or inline in loco's `ForegroundBlocking` and
+    /// `BackgroundAsync` worker modes.
+    Loco,
+}
+
+/// The settings of loco's queue (`loco:`), with `task_queue: loco`.
+///
+/// ```
+/// let s: cacheback::settings::LocoQueueSettings = serde_json::from_value(serde_json::json!({})).unwrap();
+/// assert_eq!(s.queue, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocoQueueSettings {
+    /// The queue name refreshes go to where a job's task options name none,
+    /// on the providers that honour names (loco's Redis queue; its PostgreSQL
+    /// and SQLite queues have one table and ignore names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+}
+
+/// What an app framework provides that settings cannot name: the app's
+/// database (for `backend: database` without a `url`) and its queue (for
+/// `task_queue: loco`). The loco initializer passes `ctx.db` and a
+/// `LocoQueue`; outside loco there is nothing to provide.
+///
+/// ```
+/// let provided = cacheback::settings::Provided::default();
+/// # let _ = provided;
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct Provided {
+    #[cfg(feature = "sea-orm")]
+    database: Option<sea_orm::DatabaseConnection>,
+    queue: Option<Arc<dyn RefreshQueue>>,
+}
+
+impl std::fmt::Debug for Provided {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Provided");
+        #[cfg(feature = "sea-orm")]
+        out.field("database", &self.database.is_some());
+        out.field("queue", &self.queue).finish()
+    }
+}
+
+impl Provided {
+    /// The app's database: the store of `backend: database` caches that give no `url`.
+    ///
+    /// ```no_run
+    /// # let db: sea_orm::DatabaseConnection = unimplemented!();
+    /// let provided = cacheback::settings::Provided::default().database(db);
+    /// # let _ = provided;
+    /// ```
+    #[cfg(feature = "sea-orm")]
+    #[must_use]
+    pub fn database(mut self, db: sea_orm::DatabaseConnection) -> Self {
+        self.database = Some(db);
+        self
+    }
+
+    /// The app framework's queue: what `task_queue: loco` runs refreshes on.
+    ///
+    /// ```
+    /// let queue = cacheback::queue::InProcessQueue::new();
+    /// let provided = cacheback::settings::Provided::default().queue(std::sync::Arc::new(queue));
+    /// # let _ = provided;
+    /// ```
+    #[must_use]
+    pub fn queue(mut self, queue: Arc<dyn RefreshQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
 }
 
 /// The Sidekiq queue's settings.
@@ -256,6 +343,27 @@ pub enum CacheConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         local: Option<LocalSettings>,
     },
+    /// A `DatabaseStore` (feature `sea-orm`): items in the app's PostgreSQL
+    /// or SQLite.
+    Database {
+        /// The database URL; absent in a loco app: the app's own database
+        /// (`ctx.db`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// The `prefix` column of the store's rows (default `cacheback:`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_prefix: Option<String>,
+        /// Each statement's timeout in milliseconds (default 2000).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// Whether the store creates its tables when they are missing
+        /// (default `false`: they come from `cacheback::store::Migration`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        create_tables: Option<bool>,
+        /// A [`LocalCache`] in front of the database (none by default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<LocalSettings>,
+    },
     /// A [`NullStore`].
     Null,
 }
@@ -330,6 +438,29 @@ impl Settings {
     /// # });
     /// ```
     pub async fn builder(&self) -> Result<Builder, Error> {
+        self.builder_with(&Provided::default()).await
+    }
+
+    /// [`builder`](Self::builder), with what the app framework `provided`:
+    /// its database and its queue.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use cacheback::settings::{Provided, Settings};
+    /// let settings = Settings::from_json(serde_json::json!({ "task_queue": "loco" })).unwrap();
+    /// let err = settings.builder_with(&Provided::default()).await.unwrap_err();
+    /// assert!(err.to_string().contains("initializers.cacheback.task_queue"), "{err}");
+    /// let queue = std::sync::Arc::new(cacheback::queue::InProcessQueue::new());
+    /// let builder = settings.builder_with(&Provided::default().queue(queue)).await.unwrap();
+    /// # let _ = builder;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`builder`](Self::builder), and [`Error::Config`] naming the key when
+    /// the settings ask for what was not provided.
+    pub async fn builder_with(&self, provided: &Provided) -> Result<Builder, Error> {
         if !self.caches.contains_key(&self.cache_alias) {
             return Err(Error::Config {
                 key: format!("{CONFIG_PATH}.cache_alias"),
@@ -347,9 +478,9 @@ impl Settings {
             .verify_cache_write(self.verify_cache_write)
             .queue_registered_only(true);
         for (alias, config) in &self.caches {
-            builder = config.connect(alias, builder).await?;
+            builder = config.connect_with(alias, builder, provided).await?;
         }
-        Ok(builder.queue_arc(queue.connect().await?))
+        Ok(builder.queue_arc(queue.connect_with(provided).await?))
     }
 
     /// The refresh queue these settings choose, its settings checked: the one
@@ -382,6 +513,15 @@ impl Settings {
                 sidekiq.check()?;
                 Ok(QueueChoice::Sidekiq(sidekiq))
             }
+            TaskQueue::Loco => {
+                if self.loco.queue.as_deref() == Some("") {
+                    return Err(Error::Config {
+                        key: format!("{CONFIG_PATH}.loco.queue"),
+                        message: "must not be empty".to_owned(),
+                    });
+                }
+                Ok(QueueChoice::Loco(&self.loco))
+            }
         }
     }
 
@@ -407,7 +547,7 @@ impl Settings {
     /// The Sidekiq settings are invalid or its Redis cannot be reached.
     pub async fn worker(&self, cache: Cacheback) -> Result<Option<SidekiqWorker>, Error> {
         match self.queue_choice()? {
-            QueueChoice::InProcess(_) => Ok(None),
+            QueueChoice::InProcess(_) | QueueChoice::Loco(_) => Ok(None),
             QueueChoice::Sidekiq(sidekiq) => sidekiq.worker(cache).await.map(Some),
         }
     }
@@ -427,6 +567,8 @@ pub enum QueueChoice<'a> {
     InProcess(&'a InProcessSettings),
     /// `task_queue: sidekiq`.
     Sidekiq(&'a SidekiqSettings),
+    /// `task_queue: loco`.
+    Loco(&'a LocoQueueSettings),
 }
 
 impl QueueChoice<'_> {
@@ -436,9 +578,25 @@ impl QueueChoice<'_> {
     ///
     /// [`Error::Config`] naming the queue's URL when it cannot be reached.
     pub async fn connect(self) -> Result<Arc<dyn RefreshQueue>, Error> {
+        self.connect_with(&Provided::default()).await
+    }
+
+    /// The queue, connected, or the one `provided` for `task_queue: loco`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); with `task_queue: loco`,
+    /// [`Error::Config`] when no queue was provided (outside a loco app).
+    pub async fn connect_with(self, provided: &Provided) -> Result<Arc<dyn RefreshQueue>, Error> {
         Ok(match self {
             QueueChoice::InProcess(in_process) => Arc::new(in_process.queue()),
             QueueChoice::Sidekiq(sidekiq) => Arc::new(sidekiq.queue().await?),
+            QueueChoice::Loco(_) => provided.queue.clone().ok_or_else(|| Error::Config {
+                key: format!("{CONFIG_PATH}.task_queue"),
+                message: "`loco` runs refreshes on a loco app's queue: it needs cacheback's loco \
+                          initializer (feature `loco`); outside loco choose `in_process` or `sidekiq`"
+                    .to_owned(),
+            })?,
         })
     }
 }
@@ -543,7 +701,24 @@ impl CacheConfig {
     /// [`Error::Config`] naming the key: the store cannot be reached, or a
     /// setting is out of range.
     pub async fn connect(&self, alias: &str, builder: Builder) -> Result<Builder, Error> {
+        self.connect_with(alias, builder, &Provided::default()).await
+    }
+
+    /// [`connect`](Self::connect), with the database the app `provided`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(
+        &self,
+        alias: &str,
+        builder: Builder,
+        provided: &Provided,
+    ) -> Result<Builder, Error> {
         let key = |field: &str| format!("{CONFIG_PATH}.caches.{alias}.{field}");
+        if let Some(local) = self.local() {
+            local.check(&key("local.ttl_ms"))?;
+        }
         Ok(match self {
             CacheConfig::Memory { max_capacity } => {
                 let mut store = MemoryStore::builder();
@@ -560,19 +735,91 @@ impl CacheConfig {
                 if let Some(ms) = timeout_ms {
                     store = store.timeout(Duration::from_millis(*ms));
                 }
-                if let Some(local) = local {
-                    local.check(&key("local.ttl_ms"))?;
-                }
                 let store = store
                     .connect()
                     .await
                     .map_err(|e| Error::Config { key: key("url"), message: e.to_string() })?;
-                match local.as_ref().filter(|local| local.ttl_ms > 0) {
-                    Some(local) => builder.store(alias, store).local_cache(alias, local.build()),
-                    None => builder.store(alias, store),
-                }
+                with_local(builder.store(alias, store), alias, local.as_ref())
             }
+            CacheConfig::Database { local, .. } => with_local(
+                self.add_database_store(alias, builder, provided, &key).await?,
+                alias,
+                local.as_ref(),
+            ),
             CacheConfig::Null => builder.store(alias, NullStore),
+        })
+    }
+
+    fn local(&self) -> Option<&LocalSettings> {
+        match self {
+            CacheConfig::Redis { local, .. } | CacheConfig::Database { local, .. } => local.as_ref(),
+            CacheConfig::Memory { .. } | CacheConfig::Null => None,
+        }
+    }
+}
+
+/// `builder` with the local copy `local` describes in front of `alias`, if it is on.
+fn with_local(builder: Builder, alias: &str, local: Option<&LocalSettings>) -> Builder {
+    match local.filter(|local| local.ttl_ms > 0) {
+        Some(local) => builder.local_cache(alias, local.build()),
+        None => builder,
+    }
+}
+
+impl CacheConfig {
+    /// Adds the `backend: database` store: on `url`, else on the database
+    /// the app `provided`.
+    #[cfg(feature = "sea-orm")]
+    async fn add_database_store(
+        &self,
+        alias: &str,
+        builder: Builder,
+        provided: &Provided,
+        key: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<Builder, Error> {
+        use crate::store::DatabaseStore;
+        let CacheConfig::Database { url, key_prefix, timeout_ms, create_tables, .. } = self else {
+            return Ok(builder);
+        };
+        let mut store = match (url, &provided.database) {
+            (Some(url), _) => DatabaseStore::open(url)
+                .await
+                .map_err(|e| Error::Config { key: key("url"), message: e.to_string() })?,
+            (None, Some(db)) => DatabaseStore::builder(db.clone()),
+            (None, None) => {
+                return Err(Error::Config {
+                    key: key("url"),
+                    message: "required outside a loco app (in one, the store is on the app's database)"
+                        .to_owned(),
+                });
+            }
+        };
+        if let Some(prefix) = key_prefix {
+            store = store.key_prefix(prefix.clone());
+        }
+        if let Some(ms) = timeout_ms {
+            store = store.timeout(Duration::from_millis(*ms));
+        }
+        let store = store
+            .create_tables(create_tables.unwrap_or(false))
+            .connect()
+            .await
+            .map_err(|e| Error::Config { key: key("backend"), message: e.to_string() })?;
+        Ok(builder.store(alias, store))
+    }
+
+    /// Without feature `sea-orm` there is no database store.
+    #[cfg(not(feature = "sea-orm"))]
+    async fn add_database_store(
+        &self,
+        _: &str,
+        _: Builder,
+        _: &Provided,
+        key: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<Builder, Error> {
+        Err(Error::Config {
+            key: key("backend"),
+            message: "`database` needs cacheback's feature `sea-orm`".to_owned(),
         })
     }
 }

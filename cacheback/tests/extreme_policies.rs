@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use cacheback::queue::InProcessQueue;
-use cacheback::store::{CacheStore, MemoryStore, StoredValue};
+use cacheback::store::{CacheStore, StoredValue};
 use cacheback::{CacheStatus, Cacheback, FetchError, Job};
 use common::*;
 
@@ -46,10 +46,7 @@ impl Job for Forever {
 }
 
 async fn engine(backend: Backend) -> (Cacheback, std::sync::Arc<dyn CacheStore>) {
-    let store: std::sync::Arc<dyn CacheStore> = match backend {
-        Backend::Memory => std::sync::Arc::new(MemoryStore::new()),
-        Backend::Redis => std::sync::Arc::new(redis_store(&unique_prefix("extreme")).await),
-    };
+    let store: std::sync::Arc<dyn CacheStore> = store_on(backend, "extreme").await;
     let cache = Cacheback::builder()
         .store_arc("default", store.clone())
         .queue(InProcessQueue::new())

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cacheback::queue::{InProcessQueue, RefreshOutcome};
-use cacheback::store::{CacheStore, MemoryStore};
+use cacheback::store::CacheStore;
 use cacheback::{CacheStatus, Cacheback, Error, FetchError, Job, JobHandle, ManualClock};
 use common::*;
 
@@ -90,10 +90,7 @@ struct Engine {
 async fn engine(backend: Backend) -> Engine {
     let source = Source::default();
     let clock = ManualClock::at(T_14_00);
-    let store: Arc<dyn CacheStore> = match backend {
-        Backend::Memory => Arc::new(MemoryStore::new()),
-        Backend::Redis => Arc::new(redis_store(&unique_prefix("timeouts")).await),
-    };
+    let store: Arc<dyn CacheStore> = store_on(backend, "timeouts").await;
     let queue = InProcessQueue::builder().manual().build();
     let (soft, hard) = (source.clone(), source.clone());
     let cache = Cacheback::builder()

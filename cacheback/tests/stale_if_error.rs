@@ -62,10 +62,7 @@ async fn setup(backend: Backend, configure: impl FnOnce(&mut Flaky)) -> Setup {
         threshold: None,
     };
     configure(&mut job);
-    let store: Arc<dyn CacheStore> = match backend {
-        Backend::Memory => Arc::new(cacheback::store::MemoryStore::new()),
-        Backend::Redis => Arc::new(redis_store(&unique_prefix("stale-if-error")).await),
-    };
+    let store: Arc<dyn CacheStore> = store_on(backend, "stale-if-error").await;
     let queue = InProcessQueue::builder().manual().build();
     let registered = job.clone();
     let cache = Cacheback::builder()

@@ -37,3 +37,23 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// The PostgreSQL database the tests and benchmarks use:
+/// `CACHEBACK_TEST_POSTGRES_URL`, by default the database `cacheback_test`
+/// of a local server (`postgres://postgres@127.0.0.1:5432/cacheback_test`,
+/// which `scripts/test` creates). Required, as [`redis_url`]; each test
+/// writes under its own key prefix.
+pub fn postgres_url() -> String {
+    std::env::var("CACHEBACK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/cacheback_test".to_owned())
+}
+
+/// A SQLite database file of its own for `label` (its characters other than
+/// ASCII letters and digits become `_`), in the temporary directory, created
+/// on first connection: the same label is the same file, so two engines
+/// ("processes") can share it.
+pub fn sqlite_url(label: &str) -> String {
+    let name: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let path = std::env::temp_dir().join(format!("cacheback-test-{name}.sqlite"));
+    format!("sqlite://{}?mode=rwc", path.display())
+}

@@ -9,10 +9,11 @@ use loco_rs::config::WorkerMode;
 use loco_rs::doctor::{Check, CheckStatus};
 use loco_rs::logger::LogLevel;
 
+use super::queue::LocoQueue;
 use crate::engine::{Builder, Cacheback};
 use crate::error::Error;
 use crate::queue::sidekiq::WorkerHandle;
-use crate::settings::Settings;
+use crate::settings::{Provided, Settings};
 
 type Configure = dyn Fn(Builder, &AppContext) -> Builder + Send + Sync;
 
@@ -70,7 +71,7 @@ impl CachebackInitializer {
         // What refreshes in a worker need from loco: the `AppContext` of
         // `#[cacheback]` functions taking `&AppContext`, and the connection
         // of the ORM jobs.
-        let builder = settings.builder().await?.extension(ctx.clone());
+        let builder = settings.builder_with(&provided(ctx, &settings)).await?.extension(ctx.clone());
         #[cfg(feature = "sea-orm")]
         let builder = builder.extension(ctx.db.clone());
         let cache = (self.configure)(builder, ctx).build()?;
@@ -84,6 +85,15 @@ impl CachebackInitializer {
         ctx.shared_store.insert(cache.clone());
         Ok(cache)
     }
+}
+
+/// What the app gives the settings: its database (`backend: database`
+/// without a `url`) and its queue (`task_queue: loco`).
+fn provided(ctx: &AppContext, settings: &Settings) -> Provided {
+    let provided = Provided::default().queue(Arc::new(LocoQueue::new(ctx, settings.loco.queue.clone())));
+    #[cfg(feature = "sea-orm")]
+    let provided = provided.database(ctx.db.clone());
+    provided
 }
 
 /// The engine stored in `ctx.shared_store` by [`CachebackInitializer`].

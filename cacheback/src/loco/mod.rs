@@ -27,8 +27,12 @@
 mod error;
 mod initializer;
 mod overview;
+mod queue;
 mod task;
 
 pub use self::initializer::{CachebackInitializer, from_context, settings, start_worker, stop_worker};
 pub use self::overview::{QueueOverview, overview_queue_names, queue_overview};
+pub use self::queue::{LocoQueue, LocoQueueStats, REFRESH_JOB_CLASS, RefreshWorker};
+#[cfg(feature = "sea-orm")]
+pub use self::queue::{loco_queue_stats, retry_failed_refreshes};
 pub use self::task::CachebackTask;

@@ -29,6 +29,10 @@ pub enum QueueOverview {
     /// ([`SidekiqQueue::stats`](crate::queue::sidekiq::SidekiqQueue::stats)), for `sidekiq.queues` and the queues named
     /// in `sidekiq.task_options`, in that order.
     Sidekiq(SidekiqStats),
+    /// `task_queue: loco`: refreshes on the loco app's queue, whose numbers
+    /// need the app's context ([`loco_queue_stats`](super::loco_queue_stats),
+    /// feature `sea-orm`).
+    Loco,
 }
 
 /// The queues of `settings` whose numbers [`queue_overview`] reads: the
@@ -77,6 +81,7 @@ pub async fn queue_overview(settings: &Settings) -> Result<QueueOverview, Error>
             return Ok(QueueOverview::InProcess { concurrency: in_process.concurrency });
         }
         QueueChoice::Sidekiq(sidekiq) => sidekiq,
+        QueueChoice::Loco(_) => return Ok(QueueOverview::Loco),
     };
     let stats = sidekiq.queue().await?.stats(&overview_queue_names(settings)).await;
     Ok(QueueOverview::Sidekiq(stats.map_err(|source| Error::QueueUnavailable { source })?))

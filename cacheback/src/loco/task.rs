@@ -31,7 +31,7 @@ const USAGE: &str = "operate the cache and its queue: command:stats | command:in
 /// | `cargo loco task cacheback command:delete job:<name> 'args:<JSON>' ['state:<JSON>']` | [`Cacheback::delete_by_name`]: the item leaves its store |
 /// | `cargo loco task cacheback command:invalidate-tag tag:<tag>` | [`Cacheback::invalidate_tag`]: every item carrying the tag goes stale (one write per store) |
 /// | `cargo loco task cacheback command:clear alias:<alias>` | [`CacheStore::clear`](crate::store::CacheStore::clear): every item of that store, and only its own keys (never `FLUSHDB`) |
-/// | `cargo loco task cacheback command:retry-dead [queue:<name>]` | [`SidekiqQueue::retry_dead`]: the dead set's refreshes (of that queue only, if given) go back onto their queues |
+/// | `cargo loco task cacheback command:retry-dead [queue:<name>]` | [`SidekiqQueue::retry_dead`]: the dead set's refreshes (of that queue only, if given) go back onto their queues; with `task_queue: loco`, cacheback's failed jobs on loco's PostgreSQL or SQLite queue go back in line |
 ///
 /// `args` is the job's arguments as JSON, as in a refresh payload (`["bob"]`
 /// for `(String,)`; absent: `null`, the arguments of a job taking `()`).
@@ -105,7 +105,7 @@ impl Task for CachebackTask {
         let settings = settings(ctx).map_err(fail)?;
         let cache = self.initializer.install(ctx).await.map_err(fail)?;
         match command.as_str() {
-            "stats" => stats(&cache, &settings).await,
+            "stats" => stats(ctx, &cache, &settings).await,
             "invalidate" | "delete" => {
                 let job = required(vars, "job", command)?;
                 let (state, args) = (json_arg(vars, "state")?, json_arg(vars, "args")?);
@@ -143,6 +143,9 @@ impl Task for CachebackTask {
                 println!("cache {alias}: cleared");
                 Ok(())
             }
+            _ if matches!(settings.queue_choice(), Ok(QueueChoice::Loco(_))) => {
+                retry_failed_on_loco(ctx).await
+            }
             _ => {
                 let queue = sidekiq(&settings).await?;
                 let report =
@@ -167,7 +170,43 @@ async fn sidekiq(settings: &Settings) -> loco_rs::Result<SidekiqQueue> {
     }
 }
 
-async fn stats(cache: &Cacheback, settings: &Settings) -> loco_rs::Result<()> {
+/// `retry-dead` on loco's queue: its failed refreshes go back in line.
+#[cfg(feature = "sea-orm")]
+async fn retry_failed_on_loco(ctx: &AppContext) -> loco_rs::Result<()> {
+    let retried = super::queue::retry_failed_refreshes(ctx).await.map_err(fail)?;
+    println!("retry-dead: {retried} failed refreshes back on loco's queue");
+    Ok(())
+}
+
+#[cfg(not(feature = "sea-orm"))]
+async fn retry_failed_on_loco(_: &AppContext) -> loco_rs::Result<()> {
+    Err(fail("`retry-dead` on loco's queue needs cacheback's feature `sea-orm` (it reads the queue's table)"))
+}
+
+/// `stats` of loco's queue: cacheback's refreshes in its table.
+#[cfg(feature = "sea-orm")]
+async fn print_loco_queue(ctx: &AppContext) -> loco_rs::Result<()> {
+    match super::queue::loco_queue_stats(ctx).await.map_err(fail)? {
+        Some(stats) => println!(
+            "queue loco ({}): {} queued, {} processing, {} failed cacheback refreshes",
+            stats.table, stats.queued, stats.processing, stats.failed
+        ),
+        None => println!("queue loco: {} (its jobs are not counted here)", describe_loco_queue(ctx)),
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "sea-orm"))]
+async fn print_loco_queue(ctx: &AppContext) -> loco_rs::Result<()> {
+    println!("queue loco: {} (counts need cacheback's feature `sea-orm`)", describe_loco_queue(ctx));
+    Ok(())
+}
+
+fn describe_loco_queue(ctx: &AppContext) -> String {
+    ctx.queue_provider.as_ref().map_or_else(|| "no queue provider".to_owned(), |queue| queue.describe())
+}
+
+async fn stats(ctx: &AppContext, cache: &Cacheback, settings: &Settings) -> loco_rs::Result<()> {
     for alias in cache.aliases() {
         let store = cache.store(&alias).map_err(fail)?;
         let count = store.item_count().await.map_err(|source| {
@@ -185,6 +224,7 @@ async fn stats(cache: &Cacheback, settings: &Settings) -> loco_rs::Result<()> {
     );
     let stats = match queue_overview(settings).await.map_err(fail)? {
         QueueOverview::Sidekiq(stats) => stats,
+        QueueOverview::Loco => return print_loco_queue(ctx).await,
         QueueOverview::InProcess { .. } => {
             println!(
                 "queue in_process: refreshes run in the process that queues them (none pending in this one)"

@@ -1,7 +1,9 @@
 //! Cache stores: where items live, under named aliases (Django's `CACHES`).
 //!
-//! One trait, [`CacheStore`], and three stores: [`MemoryStore`] (in-process),
-//! [`RedisStore`] (shared by every process), [`NullStore`] (discards writes).
+//! One trait, [`CacheStore`], and four stores: [`MemoryStore`] (in-process),
+//! [`RedisStore`] (shared by every process), `DatabaseStore` (shared too, in
+//! the app's PostgreSQL or SQLite; feature `sea-orm`), [`NullStore`]
+//! (discards writes).
 //!
 //! A store also arbitrates between readers, atomically:
 //!
@@ -32,10 +34,17 @@ use bytes::Bytes;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 
+#[cfg(feature = "sea-orm")]
+mod database;
 mod memory;
 mod null;
 mod redis;
 
+#[cfg(feature = "sea-orm")]
+pub use self::database::{
+    CLAIMS_TABLE, DEFAULT_DATABASE_PREFIX, DEFAULT_DATABASE_TIMEOUT, DatabaseStore, DatabaseStoreBuilder,
+    ITEMS_TABLE, Migration, PURGE_INTERVAL, database_schema,
+};
 pub use self::memory::{DEFAULT_MAX_CAPACITY, MemoryStore, MemoryStoreBuilder};
 pub use self::null::NullStore;
 pub use self::redis::{DEFAULT_KEY_PREFIX, RedisStore, RedisStoreBuilder};

@@ -20,7 +20,7 @@ pub fn at(minutes_past_14: u32) -> f64 {
 
 /// The Redis the tests use, and free ports: shared with the benchmarks and
 /// the sandbox's tests.
-pub use cacheback_test_support::{free_port, redis_url};
+pub use cacheback_test_support::{free_port, postgres_url, redis_url, sqlite_url};
 
 static PREFIXES: AtomicUsize = AtomicUsize::new(0);
 
@@ -41,10 +41,31 @@ pub async fn redis_store(prefix: &str) -> RedisStore {
     })
 }
 
+/// A database store (feature `sea-orm`) on `backend`'s database under
+/// `prefix`: the test PostgreSQL, or the SQLite file of `file` (the same
+/// `file`, the same database), its tables created if missing.
+#[cfg(feature = "sea-orm")]
+pub async fn database_store(backend: Backend, file: &str, prefix: &str) -> cacheback::store::DatabaseStore {
+    let url = match backend {
+        Backend::Sqlite => sqlite_url(file),
+        _ => postgres_url(),
+    };
+    let builder = cacheback::store::DatabaseStore::open(&url).await.unwrap_or_else(|e| {
+        panic!("these tests need a real database at {url} (`scripts/test` creates it): {e}")
+    });
+    builder.key_prefix(prefix).create_tables(true).connect().await.unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Memory,
     Redis,
+    /// A database store on the test PostgreSQL.
+    #[cfg(feature = "sea-orm")]
+    Postgres,
+    /// A database store on a SQLite file.
+    #[cfg(feature = "sea-orm")]
+    Sqlite,
 }
 
 /// What the dummy jobs share: the clock they stamp results with and a count
@@ -287,6 +308,11 @@ impl FixtureBuilder {
                 Arc::new(redis_store(&format!("{prefix}default:")).await),
                 Arc::new(redis_store(&format!("{prefix}secondary:")).await),
             ),
+            #[cfg(feature = "sea-orm")]
+            database => (
+                Arc::new(database_store(database, &prefix, &format!("{prefix}default:")).await),
+                Arc::new(database_store(database, &prefix, &format!("{prefix}secondary:")).await),
+            ),
         };
         let default: Arc<dyn CacheStore> = match self.gate {
             Some(gate) => Arc::new(Pausing(default, gate)),
@@ -338,6 +364,16 @@ macro_rules! on_every_store_mt {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
               async fn $name() { super::$name($crate::common::Backend::Redis).await })*
         }
+        #[cfg(feature = "sea-orm")]
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
+        }
+        #[cfg(feature = "sea-orm")]
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
     };
 }
 
@@ -350,6 +386,14 @@ macro_rules! on_every_store {
         }
         mod redis {
             $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Redis).await })*
+        }
+        #[cfg(feature = "sea-orm")]
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
+        }
+        #[cfg(feature = "sea-orm")]
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
         }
     };
 }
@@ -456,6 +500,11 @@ pub async fn store_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
     match backend {
         Backend::Memory => Arc::new(MemoryStore::new()),
         Backend::Redis => Arc::new(redis_store(&unique_prefix(label)).await),
+        #[cfg(feature = "sea-orm")]
+        database => {
+            let prefix = unique_prefix(label);
+            Arc::new(database_store(database, &prefix, &prefix).await)
+        }
     }
 }
 
@@ -464,6 +513,11 @@ pub async fn yielding_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
     match backend {
         Backend::Memory => Arc::new(Yielding(MemoryStore::new())),
         Backend::Redis => Arc::new(Yielding(redis_store(&unique_prefix(label)).await)),
+        #[cfg(feature = "sea-orm")]
+        database => {
+            let prefix = unique_prefix(label);
+            Arc::new(Yielding(database_store(database, &prefix, &prefix).await))
+        }
     }
 }
 
