@@ -56,6 +56,14 @@ impl<V: Clone> Expiring<V> {
         None
     }
 
+    /// The value under `key`, live or not, and for how long it has been
+    /// expired (`None`: live); removes nothing.
+    pub(crate) fn peek(&self, key: &str) -> Option<(V, Option<Duration>)> {
+        let entry = self.entries.get(key)?;
+        let expired_for = entry.until.and_then(|until| Instant::now().checked_duration_since(until));
+        Some((entry.value, expired_for))
+    }
+
     /// Writes `value` under `key`, kept for `ttl`.
     pub(crate) fn insert(&self, key: &str, value: V, ttl: Duration) {
         self.entries.insert(key.to_owned(), Entry::new(value, ttl));

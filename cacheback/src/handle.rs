@@ -875,13 +875,29 @@ impl<J: Job> JobHandle<J> {
     ) -> Result<Lookup<J::Output>, Error> {
         error!(target: "cacheback", error = %err, "Cache read failed; answering without the cache");
         if !self.job.should_missing_item_be_fetched_synchronously(args) {
+            if let Some(copy) = self.last_copy(slot, call) {
+                return Ok(copy);
+            }
             let empty = Served::Empty(self.job.empty().map(Arc::new));
             return Ok(self.finish(empty, call, CacheStatus::Miss, Some(false)));
         }
         let started = self.cache.now();
-        let data = self.refreshing(slot, Mode::Sync, self.fetch(slot, args)).await?;
+        let data = match self.refreshing(slot, Mode::Sync, self.fetch(slot, args)).await {
+            Ok(data) => data,
+            Err(err) => return self.last_copy(slot, call).ok_or(err),
+        };
         let served = Served::Data(Fresh { data, fetched_at: started, expiry: None });
         Ok(self.finish(served, call, CacheStatus::Miss, Some(true)))
+    }
+
+    /// Neither the store nor the job answered: the local copy's last item,
+    /// if it has one recent enough ([`LocalCache`](crate::LocalCache)), as
+    /// a STALE whose refresh failed.
+    fn last_copy(&self, slot: &Slot<'_>, call: &Call<'_, J::Args>) -> Option<Lookup<J::Output>> {
+        let copy = slot.local?.fallback::<J::Output>(&slot.key)?;
+        warn!(target: "cacheback", "Job {} with key '{}' - store and fetch failed; serving the last local copy", J::name(), slot.key);
+        let lookup = self.finish(self.served(copy), call, CacheStatus::Stale, Some(true));
+        Some(Lookup { refresh_failed: true, ..lookup })
     }
 
     /// A write of a read that failed. A store's error (a demoted master, an

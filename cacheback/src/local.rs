@@ -11,6 +11,10 @@ use crate::expiring::Expiring;
 use crate::item::{self, CachedItem};
 use crate::store::{Representation, StoredValue};
 
+/// How long after its time to live a copy is still served when both the
+/// store and the job fail (see [`LocalCache`]).
+pub const FALLBACK_WINDOW: Duration = Duration::from_secs(300);
+
 /// The default [`LocalCache`] capacity, in items.
 pub const DEFAULT_LOCAL_CAPACITY: u64 = 10_000;
 
@@ -25,6 +29,10 @@ pub const DEFAULT_LOCAL_CAPACITY: u64 = 10_000;
 /// store, so stale detection, refresh claims and the one-refresh-per-stale-item
 /// guarantee are the store's, as without a copy. Writes made through this
 /// engine (`set`, refreshes, `invalidate`, `delete`) update the copy at once.
+///
+/// When the store cannot be read and the job's fetch fails too (the app's
+/// database is both, and restarts), a read serves the last copy, stale, if
+/// it expired less than [`FALLBACK_WINDOW`] ago, rather than an error.
 ///
 /// The price: a `set`, `invalidate` or `delete` made by *another* process
 /// (another web process, or a worker re-storing a value while this process
@@ -99,7 +107,10 @@ impl LocalCache {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let shared = self.items.get(key)?;
+        // An expired copy stays (until evicted or replaced) for `fallback`.
+        let (shared, None) = self.items.peek(key)? else {
+            return None;
+        };
         match item::decode::<T>(key, &StoredValue::Shared(shared)) {
             Ok(item) if item.expiry > now => Some(item),
             Ok(_) => None,
@@ -110,6 +121,21 @@ impl LocalCache {
                 None
             }
         }
+    }
+
+    /// The last copy of `key`, expired or not, if it expired less than
+    /// [`FALLBACK_WINDOW`] ago: what a read serves when neither the store
+    /// nor the job can answer (the store and the job's database both down),
+    /// rather than an error.
+    pub(crate) fn fallback<T>(&self, key: &str) -> Option<CachedItem<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let (shared, expired_for) = self.items.peek(key)?;
+        if expired_for.is_some_and(|age| age > FALLBACK_WINDOW) {
+            return None;
+        }
+        item::decode::<T>(key, &StoredValue::Shared(shared)).ok()
     }
 
     /// Records what the store now holds under `key`: a fresh item is copied,

@@ -51,3 +51,45 @@ async fn reads_survive_a_redis_outage_and_recover_without_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The store and the job's source down at once (an app whose database is
+/// both): a read serves the local copy's last item, stale, rather than an
+/// error; without a copy the same read is the fetch's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_and_the_source_down_the_last_local_copy_is_served() {
+    let mut redis = PrivateRedis::start_anywhere();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let env = fixture(Backend::Memory).env();
+    let engine = |local: bool| {
+        let (url, env) = (url.clone(), env.clone());
+        async move {
+            let store =
+                RedisStore::builder(&url).timeout(Duration::from_millis(300)).connect().await.unwrap();
+            let mut builder = Cacheback::builder()
+                .store("default", store)
+                .queue(InProcessQueue::builder().manual().build());
+            if local {
+                builder =
+                    builder.local_cache("default", cacheback::LocalCache::new(Duration::from_millis(100)));
+            }
+            register_dummies(builder, &env).clock(env.clock.clone()).build().unwrap()
+        }
+    };
+    let (with_copy, without) = (engine(true).await, engine(false).await);
+    let (job, bare) = (with_copy.job(DummyJob(env.clone())), without.job(DummyJob(env.clone())));
+    let empty = with_copy.job(EmptyDummyJob(env.clone()));
+    assert_eq!(job.lookup(&foo()).await.unwrap().status, CacheStatus::Miss);
+    assert_eq!(bare.lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
+    empty.lookup(&foo()).await.unwrap();
+    empty.refresh(&foo()).await.unwrap();
+
+    redis.stop();
+    env.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await; // past the copy's time to live
+    let found = job.lookup(&foo()).await.expect("the last copy, not an error");
+    assert_eq!((found.status, found.refresh_failed), (CacheStatus::Stale, true));
+    assert_eq!(found.value.unwrap().0, "JOB-EXECUTED:foo");
+    // A job that does not fetch on a miss serves its copy too, not its empty value.
+    assert!(empty.get(&foo()).await.unwrap().is_some());
+    assert!(bare.lookup(&foo()).await.is_err(), "without a copy, the fetch's error");
+}

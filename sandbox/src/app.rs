@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use cacheback::loco::{CachebackInitializer, CachebackTask};
+use cacheback::loco::{CachebackInitializer, CachebackTask, RefreshWorker};
 use loco_rs::app::{AppContext, Hooks, Initializer};
-use loco_rs::bgworker::Queue;
+use loco_rs::bgworker::{BackgroundWorker, Queue};
 use loco_rs::boot::{BootResult, StartMode, create_app};
 use loco_rs::config::Config;
 use loco_rs::controller::AppRoutes;
@@ -114,8 +114,11 @@ impl Hooks for App {
             .add_route(controllers::metrics::routes(ctx))
     }
 
-    /// `cargo loco start --worker` / `--server-and-worker`: run cacheback's worker.
-    async fn connect_workers(ctx: &AppContext, _queue: &Queue) -> Result<()> {
+    /// `cargo loco start --worker` / `--server-and-worker`: cacheback's
+    /// refreshes on loco's queue (`task_queue: loco`) and its Sidekiq worker
+    /// (`task_queue: sidekiq`; with another queue it starts nothing).
+    async fn connect_workers(ctx: &AppContext, queue: &Queue) -> Result<()> {
+        queue.register(RefreshWorker::build(ctx)).await?;
         cacheback::loco::start_worker(ctx).await
     }
 
