@@ -2,14 +2,15 @@
 //! (`sandbox-cli start`) and a worker process (`sandbox-cli start --worker`),
 //! talking over HTTP and through Sidekiq queues.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cacheback_test_support::{free_port, redis_url};
+mod support;
+
+use cacheback_test_support::redis_url;
 use redis::Commands;
 use sandbox::cached::KEYED_SOFT_TIMEOUT;
+use support::*;
 
 /// One production deployment of the sandbox: its database, Redis keys and queue.
 struct Deployment {
@@ -44,18 +45,7 @@ impl Deployment {
     /// Starts `sandbox-cli start <args>`, its logs (stdout) going to a
     /// file; returns it and its port.
     fn start(&self, args: &[&str]) -> Process {
-        let port = free_port();
-        let logs = std::env::temp_dir().join(format!("cacheback-e2e-{}-{port}.log", std::process::id()));
-        let child = Command::new(env!("CARGO_BIN_EXE_sandbox-cli"))
-            .arg("start")
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("PORT", port.to_string())
-            .stdout(std::fs::File::create(&logs).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Process { child, port, logs }
+        Process::start(&self.env, args)
     }
 
     fn queued(&mut self) -> usize {
@@ -87,82 +77,6 @@ impl Drop for Deployment {
         let _: Result<(), _> = self.redis.del(format!("queue:{}", self.queue));
         psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
     }
-}
-
-struct Process {
-    child: Child,
-    port: u16,
-    logs: std::path::PathBuf,
-}
-
-impl Process {
-    /// What it has logged so far.
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.logs).unwrap()
-    }
-
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(self.child.try_wait().unwrap().is_none(), "the server exited");
-            assert!(Instant::now() < deadline, "the server did not listen on {}", self.port);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, as a process manager stops it; waits for a clean exit.
-    fn terminate(mut self) {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.logs);
-    }
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
-fn postgres_server() -> String {
-    std::env::var("CACHEBACK_TEST_POSTGRES_SERVER")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-fn psql(sql: &str) {
-    let status = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c", sql])
-        .status()
-        .unwrap_or_else(|e| panic!("this test needs PostgreSQL's psql (`scripts/test` installs it): {e}"));
-    assert!(status.success(), "psql failed: {sql}");
-}
-
-/// A plain HTTP/1.1 GET: the status and the body.
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-fn items(body: &str) -> usize {
-    body.matches("<li class=\"item\">").count()
 }
 
 #[test]
