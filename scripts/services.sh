@@ -57,10 +57,13 @@ ensure_postgres() {
     as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || as_root pg_ctlcluster "$version" main start
     wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
   fi
-  if ! psql -h 127.0.0.1 -U postgres -lqt 2>/dev/null | cut -d'|' -f1 | grep -qw test; then
-    log "creating database test"
-    psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE test'
-  fi
+  # `test` for the sandbox, `cacheback_test` for the database store's tests.
+  for db in test cacheback_test; do
+    if ! psql -h 127.0.0.1 -U postgres -lqt 2>/dev/null | cut -d'|' -f1 | grep -qw "$db"; then
+      log "creating database $db"
+      psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
+    fi
+  done
 }
 
 # Debian's headless Chromium and its WebDriver server (chromedriver), for the

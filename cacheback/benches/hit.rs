@@ -25,6 +25,10 @@
 //! * `hit_*_tagged`: the same HIT of an item with a tag (which reads its
 //!   tag's version with it: one `MGET` of two keys on Redis) against the
 //!   untagged one.
+//! * `hit_postgres` (with `--features sea-orm`; needs PostgreSQL at
+//!   `CACHEBACK_TEST_POSTGRES_URL`): cacheback's `get` on a `DatabaseStore`,
+//!   against a raw `SELECT` of the same row through the same driver and the
+//!   JSON decode of its bytes.
 //! * `many_redis_100`: `get_many` of 100 one-row HITs on Redis, against its
 //!   floor (one raw `MGET` of the 100 keys and the decode of each value) and
 //!   against 100 `get`s one after another.
@@ -455,6 +459,9 @@ fn main() {
     rt.block_on(async { peer_local.remove(key).await }).unwrap();
     rt.block_on(peer_local.shutdown()).unwrap();
 
+    #[cfg(feature = "sea-orm")]
+    postgres(&rt, &args);
+
     // --- metrics: the same in-memory HIT, recorded -----------------------------
     // A `JobHandle` keeps the metric handles it was made with: `job` was made
     // before the recorder was installed, `recorded` after.
@@ -500,4 +507,51 @@ fn main() {
     print("codec_json_bytes", json.len() as f64, "bytes");
     print("codec_postcard_bytes", binary.len() as f64, "bytes");
     report("codec", &names, &figures);
+}
+
+/// `hit_postgres`: cacheback's `get` on a `DatabaseStore` on PostgreSQL
+/// (feature `sea-orm`), against its floor: a raw `SELECT` of the same row's
+/// value through the same driver (sea-orm on sqlx) and the JSON decode of
+/// its bytes.
+#[cfg(feature = "sea-orm")]
+fn postgres(rt: &Runtime, args: &(String,)) {
+    use cacheback::store::{DatabaseStore, ITEMS_TABLE};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    let url = cacheback_test_support::postgres_url();
+    let prefix = format!("cacheback-bench:{}:", std::process::id());
+    let db = rt
+        .block_on(sea_orm::Database::connect(url.as_str()))
+        .unwrap_or_else(|e| panic!("the PostgreSQL benchmark needs a database at {url}: {e}"));
+    let store = rt
+        .block_on(DatabaseStore::builder(db.clone()).key_prefix(&prefix).create_tables(true).connect())
+        .unwrap();
+    let cache = Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
+    let job = cache.job(Items);
+    rt.block_on(job.refresh(args)).unwrap();
+    let key = job.key(args).unwrap();
+    let sql = format!("SELECT value FROM {ITEMS_TABLE} WHERE prefix = $1 AND cache_key = $2");
+    let names = ["get", "floor"];
+    let figures = race(
+        rt,
+        200,
+        &mut [
+            (names[0], calls(async || check(&job.get(args).await.unwrap().unwrap()))),
+            (
+                names[1],
+                calls(async || {
+                    let values = [prefix.as_str().into(), key.as_str().into()];
+                    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql.as_str(), values);
+                    let row = db.query_one_raw(statement).await.unwrap().unwrap();
+                    let bytes: Vec<u8> = row.try_get_by_index(0).unwrap();
+                    let (_expiry, rows, _fetched): (f64, Option<Vec<Row>>, serde::de::IgnoredAny) =
+                        serde_json::from_slice(&bytes).unwrap();
+                    check(&black_box(rows).unwrap());
+                }),
+            ),
+        ],
+    );
+    let medians = report("hit_postgres", &names, &figures);
+    print("hit_postgres_floor_ratio", medians[0] / medians[1], "x");
+    rt.block_on(store.clear()).unwrap();
 }
