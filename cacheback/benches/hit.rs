@@ -526,7 +526,8 @@ fn postgres(rt: &Runtime, args: &(String,)) {
     let store = rt
         .block_on(DatabaseStore::builder(db.clone()).key_prefix(&prefix).create_tables(true).connect())
         .unwrap();
-    let cache = Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
+    let cache =
+        Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
     let job = cache.job(Items);
     rt.block_on(job.refresh(args)).unwrap();
     let key = job.key(args).unwrap();

@@ -137,15 +137,24 @@ impl App {
         Process::start(&self.env, args)
     }
 
-    /// `cargo loco task cacheback command:stats`: its stdout.
-    fn stats(&self) -> String {
+    /// `cargo loco task cacheback <args>`: whether it succeeded, and its
+    /// stdout (or its stderr when it failed).
+    fn task(&self, args: &[&str]) -> (bool, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_sandbox-cli"))
-            .args(["task", "cacheback", "command:stats"])
+            .args(["task", "cacheback"])
+            .args(args)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).unwrap()
+        let text = if output.status.success() { output.stdout } else { output.stderr };
+        (output.status.success(), String::from_utf8(text).unwrap())
+    }
+
+    /// `cargo loco task cacheback command:stats`: its stdout.
+    fn stats(&self) -> String {
+        let (ok, out) = self.task(&["command:stats"]);
+        assert!(ok, "{out}");
+        out
     }
 }
 
@@ -225,14 +234,33 @@ fn postgresql_alone_in_production() {
     assert!(stats.contains("queue loco (pg_loco_queue): 1 queued, 0 processing, 0 failed"), "{stats}");
     assert!(stats.contains("cache default (default): "), "{stats}");
 
+    // Garbage on loco's queue under cacheback's name: the worker marks it
+    // failed (loco keeps the error) and goes on; `retry-dead` puts it back.
+    postgres.psql(
+        "INSERT INTO pg_loco_queue (id, name, task_data, status, run_at, priority) \
+         VALUES ('garbage-1', 'CachebackRefresh', '\"not a payload\"', 'queued', NOW(), 0)",
+    );
     // A worker runs the queued refresh; then the database restarts under
     // load: cached pages are served throughout, none fails.
     let mut worker = app.start(&["--worker"]);
+    let failed = || postgres.psql("SELECT status FROM pg_loco_queue WHERE id = 'garbage-1'");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while queued() != 0 {
-        assert!(Instant::now() < deadline, "the worker did not run the refresh");
+    while queued() != 0 || failed() != "failed" {
+        assert!(Instant::now() < deadline, "the worker did not run the refresh and fail the garbage");
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(worker.child.try_wait().unwrap().is_none(), "garbage does not stop the worker");
+    assert!(app.stats().contains("0 queued, 0 processing, 1 failed"), "{}", app.stats());
+    let (ok, out) = app.task(&["command:retry-dead"]);
+    assert!(ok && out.contains("retry-dead: 1 failed refreshes back on loco's queue"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while postgres.psql("SELECT updated_at > run_at FROM pg_loco_queue WHERE id = 'garbage-1'") != "t"
+        || failed() != "failed"
+    {
+        assert!(Instant::now() < deadline, "the retried garbage was not run again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(worker.logs().contains("not a refresh payload"), "the worker logs it");
     let (stop, failures, served) =
         (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let load: Vec<_> = (0..4)
