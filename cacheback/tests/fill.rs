@@ -1,6 +1,6 @@
 //! Cold-miss singleflight across processes: concurrent cold misses of one
-//! key in two engines sharing Redis (each with its own connections, queue and
-//! clock: two processes) fetch once in total; the others wait for that fill,
+//! key in two engines sharing a store (Redis, PostgreSQL or SQLite; each with
+//! its own connections, queue and clock: two processes) fetch once in total; the others wait for that fill,
 //! and fetch themselves if its holder never delivers.
 
 mod common;
@@ -13,6 +13,12 @@ use futures::future::join_all;
 
 const READERS: usize = 64;
 
+on_every_shared_store!(
+    cold_misses_in_two_processes_fetch_once_in_total,
+    a_fill_whose_holder_died_is_fetched_once_its_claim_passes,
+    a_failed_fill_lets_the_waiters_fetch,
+);
+
 async fn cold_reads(fx: &Fixture) -> Vec<cacheback::Lookup<(String, f64)>> {
     let readers = (0..READERS).map(|_| {
         let job = fx.dummy();
@@ -21,12 +27,10 @@ async fn cold_reads(fx: &Fixture) -> Vec<cacheback::Lookup<(String, f64)>> {
     join_all(readers).await.into_iter().map(Result::unwrap).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cold_misses_in_two_processes_fetch_once_in_total() {
+async fn cold_misses_in_two_processes_fetch_once_in_total(backend: Backend) {
     for round in 0..5 {
-        let a = fixture(Backend::Redis).fetch_delay(Duration::from_millis(100)).build().await;
-        let b =
-            fixture(Backend::Redis).fetch_delay(Duration::from_millis(100)).prefix(&a.prefix).build().await;
+        let a = fixture(backend).fetch_delay(Duration::from_millis(100)).build().await;
+        let b = fixture(backend).fetch_delay(Duration::from_millis(100)).prefix(&a.prefix).build().await;
         let (found_a, found_b) = tokio::join!(cold_reads(&a), cold_reads(&b));
         assert_eq!(a.env.fetches() + b.env.fetches(), 1, "round {round}: one fetch between both processes");
         for found in found_a.iter().chain(&found_b) {
@@ -39,9 +43,8 @@ async fn cold_misses_in_two_processes_fetch_once_in_total() {
 /// The process holding the fill claim died (its claim stays until the
 /// refresh timeout passes on the engine's clock): the waiting process
 /// fetches once the claim has passed, rather than waiting forever.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fill_whose_holder_died_is_fetched_once_its_claim_passes() {
-    let fx = fixture(Backend::Redis).build().await;
+async fn a_fill_whose_holder_died_is_fetched_once_its_claim_passes(backend: Backend) {
+    let fx = fixture(backend).build().await;
     let key = fx.dummy().key(&foo()).unwrap();
     let store = fx.cache.store("default").unwrap().clone();
     let now = fx.clock().now();
@@ -62,10 +65,9 @@ async fn a_fill_whose_holder_died_is_fetched_once_its_claim_passes() {
 
 /// The holder's fetch fails: it releases its claim, and a waiter fetches
 /// for itself (fail open) instead of waiting out the refresh timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_fill_lets_the_waiters_fetch() {
-    let a = fixture(Backend::Redis).fetch_delay(Duration::from_millis(200)).build().await;
-    let b = fixture(Backend::Redis).prefix(&a.prefix).build().await;
+async fn a_failed_fill_lets_the_waiters_fetch(backend: Backend) {
+    let a = fixture(backend).fetch_delay(Duration::from_millis(200)).build().await;
+    let b = fixture(backend).prefix(&a.prefix).build().await;
     a.env.failing.store(true, std::sync::atomic::Ordering::SeqCst);
     let holder = tokio::spawn({
         let job = a.dummy();

@@ -398,6 +398,28 @@ macro_rules! on_every_store {
     };
 }
 
+/// Runs `body` once per store that processes share (Redis, and with
+/// feature `sea-orm` PostgreSQL and SQLite), on the multi-thread runtime.
+#[macro_export]
+macro_rules! on_every_shared_store {
+    ($($name:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Redis).await })*
+        }
+        #[cfg(feature = "sea-orm")]
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
+        }
+        #[cfg(feature = "sea-orm")]
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
+    };
+}
+
 /// Captures `cacheback` log lines for the current thread.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);
