@@ -44,7 +44,7 @@ pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreE
 pub use self::handle::{JobHandle, Lookup};
 pub use self::item::CachedItem;
 pub use self::job::{CacheStatus, Call, Dispatch, Job, Refetched};
-pub use self::local::{DEFAULT_LOCAL_CAPACITY, LocalCache, LocalCacheBuilder};
+pub use self::local::{DEFAULT_LOCAL_CAPACITY, FALLBACK_WINDOW, LocalCache, LocalCacheBuilder};
 pub use self::task::{Retry, TaskOptions};
 /// Caches an `async fn` (the `@cacheback` decorator of the original, django-cacheback).
 ///

@@ -192,3 +192,41 @@ async fn a_local_copy_lifetime_over_an_hour_is_a_settings_error_not_a_panic() {
     let local = LocalCache::new(Duration::MAX);
     assert_eq!(local.time_to_live(), Duration::MAX);
 }
+
+#[derive(Clone)]
+struct TaggedDummyJob(Env);
+
+impl cacheback::Job for TaggedDummyJob {
+    type Args = (String,);
+    type Output = (String, f64);
+    async fn fetch(&self, (param,): &(String,)) -> Result<(String, f64), cacheback::FetchError> {
+        self.0.fetch(param).await
+    }
+    fn tags(&self, _: &(String,)) -> Vec<String> {
+        vec!["things".to_owned()]
+    }
+}
+
+/// A tagged item's fresh HIT is served from the copy too: no read of the
+/// item nor of its tag's version (invalidating the tag drops this process's
+/// copies).
+#[tokio::test]
+async fn a_tagged_fresh_hit_is_served_from_the_local_copy() {
+    let env = fixture(Backend::Memory).env();
+    let counting = Counting::new(store_on(Backend::Redis, "local-tagged").await);
+    let cache = Cacheback::builder()
+        .store_arc("default", counting.clone())
+        .local_cache("default", LocalCache::new(LONG))
+        .clock(env.clock.clone())
+        .build()
+        .unwrap();
+    let job = cache.job(TaggedDummyJob(env.clone()));
+    job.refresh(&foo()).await.unwrap();
+    assert_eq!(job.lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
+    let before = counting.counts();
+    for _ in 0..10 {
+        assert_eq!(job.lookup(&foo()).await.unwrap().status, CacheStatus::Hit);
+    }
+    assert_eq!(counting.counts(), before, "no store call for ten HITs");
+    assert_eq!(env.fetches(), 1);
+}

@@ -198,3 +198,15 @@ async fn a_loco_app_on_its_database_alone() {
     let check = initializer.check(&ctx).await.unwrap().unwrap();
     assert!(matches!(check.status, loco_rs::doctor::CheckStatus::Ok), "{}", check.message);
 }
+
+/// Start-up says when `task_queue: loco` would refresh in every request:
+/// `BackgroundQueue` with no `queue:` section.
+#[tokio::test]
+async fn start_up_warns_of_a_background_queue_without_a_provider() {
+    let mut ctx = loco_context(WorkerMode::BackgroundQueue, None).await;
+    ctx.config.initializers =
+        Some([("cacheback".to_owned(), json!({ "task_queue": "loco" }))].into_iter().collect());
+    let (logs, _guard) = Logs::capture();
+    CachebackInitializer::new(|builder, _| builder).before_run(&ctx).await.unwrap();
+    assert!(logs.text().contains("has no `queue:` section"), "{}", logs.text());
+}

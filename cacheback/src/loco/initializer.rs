@@ -214,6 +214,23 @@ fn worker_mode_problem(ctx: &AppContext, settings: &Settings) -> Option<String> 
     ))
 }
 
+/// Why `task_queue: loco` would refresh in the request rather than in a
+/// worker: `workers.mode: BackgroundQueue` without a `queue:` section (loco's
+/// `QueueProviderMissing`, on which every enqueue fails over); `None` when
+/// loco's queue takes the refreshes, or its mode runs them in the process.
+fn loco_queue_problem(ctx: &AppContext, settings: &Settings) -> Option<String> {
+    let loco = matches!(settings.queue_choice(), Ok(crate::settings::QueueChoice::Loco(_)));
+    if !loco || ctx.config.workers.mode != WorkerMode::BackgroundQueue || ctx.queue_provider.is_some() {
+        return None;
+    }
+    Some(format!(
+        "`initializers.cacheback.task_queue: loco` with `workers.mode: BackgroundQueue` needs loco's \
+         queue, and config/{env}.yaml has no `queue:` section: every refresh will run in the request \
+         that queues it. Add `queue: {{ kind: Postgres, uri: ... }}` (or Sqlite, Redis)",
+        env = ctx.environment,
+    ))
+}
+
 /// The warning for a log filter that lets loco's lines through but drops
 /// every `cacheback` one; `None` when cacheback's errors reach the logs, or
 /// when nothing is logged at all (no subscriber, or `logger.level: off`).
@@ -288,6 +305,9 @@ impl Initializer for CachebackInitializer {
             eprintln!("{warning}");
         }
         let settings = settings(ctx).map_err(to_loco)?;
+        if let Some(warning) = loco_queue_problem(ctx, &settings) {
+            tracing::warn!(target: "cacheback", "{warning}");
+        }
         if let Some(problem) = worker_mode_problem(ctx, &settings) {
             return Err(loco_rs::Error::Message(problem));
         }

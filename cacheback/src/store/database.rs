@@ -507,13 +507,15 @@ impl CacheStore for DatabaseStore {
 
     /// One `SELECT … cache_key IN (…)` per 500 keys.
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredValue>>, StoreError> {
+        use std::fmt::Write as _;
+        let sign = if self.inner.db.get_database_backend() == DbBackend::Sqlite { '?' } else { '$' };
         let mut found = std::collections::HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(500) {
             let mut sql = self.inner.sql.get_many.clone();
             let mut values = vec![self.prefix(), Value::from(ms_value(now_ms()))];
+            // Parameters 3, 4, …: one per key.
             for (i, key) in chunk.iter().enumerate() {
-                let sign = if self.inner.db.get_database_backend() == DbBackend::Sqlite { '?' } else { '$' };
-                sql.push_str(&format!("{}{sign}{}", if i == 0 { "" } else { ", " }, i + 3));
+                let _ = write!(sql, "{}{sign}{}", if i == 0 { "" } else { ", " }, i + 3);
                 values.push(Value::from(*key));
             }
             sql.push(')');

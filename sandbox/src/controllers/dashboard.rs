@@ -41,6 +41,7 @@ pub async fn show(State(ctx): State<Arc<AppContext>>) -> Result<Response> {
         data.chart = chart::svg(&metrics.history(), metrics.now());
     }
     match queue_overview(&settings).await {
+        Ok(QueueOverview::Loco) => loco_queue_row(&ctx, &mut data).await,
         Ok(overview) => queue_rows(&overview, samples.as_deref(), &mut data),
         Err(err) => {
             tracing::warn!(error = %err, "the dashboard cannot read the queue's numbers");
@@ -50,6 +51,31 @@ pub async fn show(State(ctx): State<Arc<AppContext>>) -> Result<Response> {
         }
     }
     view::show(&data)
+}
+
+/// `task_queue: loco`: cacheback's jobs on loco's database queue, read from
+/// its table (its Redis queue's jobs are not counted).
+async fn loco_queue_row(ctx: &AppContext, data: &mut DashboardData) {
+    data.queue_note = "task_queue: loco — cacheback's jobs on loco's own queue; loco retries none, \
+                       so a failed refresh stays failed until `command:retry-dead`."
+        .to_owned();
+    match cacheback::loco::loco_queue_stats(ctx).await {
+        Ok(Some(stats)) => data.queues.push(QueueRow {
+            name: stats.table.to_owned(),
+            depth: stats.queued.to_string(),
+            depth_title: Some(format!("queued; {} being run", stats.processing)),
+            retry: NONE.to_owned(),
+            dead: stats.failed.to_string(),
+            dead_title: Some("failed refreshes (loco keeps their error)".to_owned()),
+            workers: NONE.to_owned(),
+            workers_title: Some("loco does not record its workers".to_owned()),
+        }),
+        Ok(None) => data.queue_note.push_str(" Its Redis queue's jobs are not counted here."),
+        Err(err) => {
+            tracing::warn!(error = %err, "the dashboard cannot read loco's queue");
+            data.queue_error = Some("loco's queue cannot be read right now (see the logs)".to_owned());
+        }
+    }
 }
 
 /// A row per job: every registered one (none may have run yet) and every
