@@ -88,8 +88,22 @@ impl Hooks for App {
 
     /// Parses the sandbox's settings, once (see [`Settings`]): a wrong value
     /// stops every command with a message that names its key.
+    ///
+    /// Also sets up loco's queue, tried twice. The web and the worker process
+    /// of a fresh deployment start together, and loco's PostgreSQL queue
+    /// creates its table on start (in `create_app`, after this hook) without
+    /// a lock: of two processes creating it at once, one fails on
+    /// PostgreSQL's catalog and stops. Here the loser's second try finds the
+    /// table, and loco's own set-up then has nothing to create.
     async fn after_context(ctx: AppContext) -> Result<AppContext> {
         ctx.shared_store.insert(Settings::from_config(&ctx.config)?);
+        if let Some(queue) = &ctx.queue_provider
+            && let Err(error) = queue.setup().await
+        {
+            tracing::warn!(%error, "setting up loco's queue failed; trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            queue.setup().await?;
+        }
         Ok(ctx)
     }
 

@@ -331,3 +331,42 @@ fn sqlite_alone_in_development() {
     assert_eq!(redis_connections.load(Ordering::SeqCst), 0, "no process connected to Redis");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Procfile's web and worker started at once on a fresh database, on
+/// PostgreSQL alone: both set up loco's queue and cacheback's tables, take
+/// turns migrating, and the worker fills the first page.
+#[test]
+fn web_and_worker_start_together_on_postgresql_alone() {
+    let database = format!("cacheback_e2e_pg_{}_{}", std::process::id(), now_nanos() % 1_000_000);
+    psql(&format!("CREATE DATABASE {database}"));
+    let (redis_url, redis_connections) = redis_trap();
+    let app = App {
+        env: vec![
+            ("LOCO_ENV", "production".to_owned()),
+            ("DATABASE_URL", format!("{}/{database}", postgres_server())),
+            ("REDIS_URL", redis_url),
+            ("CACHEBACK_BACKEND", "database".to_owned()),
+            ("CACHEBACK_TASK_QUEUE", "loco".to_owned()),
+            ("QUEUE_KIND", "Postgres".to_owned()),
+            ("VANILLA_DELAY_MS", "200".to_owned()),
+        ],
+    };
+    let (mut web, mut worker) = (app.start(&[]), app.start(&["--worker"]));
+    web.wait_listening();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(worker.child.try_wait().unwrap().is_none(), "the worker exited:\n{}", worker.logs());
+        let (status, body) = get(web.port, "/");
+        assert_eq!(status, 200, "{body}");
+        if items(&body) == 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never refreshed the page");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    worker.port = 0;
+    worker.terminate();
+    web.terminate();
+    assert_eq!(redis_connections.load(Ordering::SeqCst), 0, "no process connected to Redis");
+    psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+}
