@@ -73,3 +73,53 @@ ensure_chromium() {
     apt_install chromium chromium-driver
   fi
 }
+
+# A Redis Cluster of three primaries, each with one replica, on six private
+# ports of its own (never the machine's Redis), for the tests of the cache on
+# a Cluster: started once per run, stopped by PID when the calling script
+# exits. Exports CACHEBACK_TEST_REDIS_CLUSTER (the seed nodes' URLs).
+start_redis_cluster() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  local base port dir ports=() pids=()
+  # Six consecutive ports nothing answers on.
+  for base in 7101 17101 27101 37101; do
+    local taken=""
+    for port in $(seq "$base" $((base + 5))); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && taken=1
+    done
+    [ -z "$taken" ] && break
+  done
+  dir=$(mktemp -d /tmp/cacheback-cluster.XXXXXX)
+  for port in $(seq "$base" $((base + 5))); do
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 2000 \
+      --save "" --appendonly no --dir "$dir/$port" --logfile "$dir/$port/log" &
+    pids+=($!)
+    ports+=("127.0.0.1:$port")
+  done
+  CLUSTER_PIDS="${pids[*]}"
+  CLUSTER_DIR="$dir"
+  for port in $(seq "$base" $((base + 5))); do
+    wait_for "Redis Cluster node $port" redis-cli -p "$port" ping
+  done
+  log "creating a Redis Cluster on ports $base-$((base + 5))"
+  redis-cli --cluster create "${ports[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; exit 1; }
+  for port in $(seq "$base" $((base + 5))); do
+    wait_for "Redis Cluster state ok on $port" sh -c "redis-cli -p $port cluster info | grep -q cluster_state:ok"
+  done
+  local urls=""
+  for port in $(seq "$base" $((base + 2))); do urls="${urls:+$urls,}redis://127.0.0.1:$port"; done
+  export CACHEBACK_TEST_REDIS_CLUSTER="$urls"
+}
+
+stop_redis_cluster() {
+  if [ -n "${CLUSTER_PIDS:-}" ]; then
+    # shellcheck disable=SC2086
+    kill $CLUSTER_PIDS 2>/dev/null || true
+    # shellcheck disable=SC2086
+    wait $CLUSTER_PIDS 2>/dev/null || true
+    rm -rf "$CLUSTER_DIR"
+  fi
+}

@@ -1,6 +1,8 @@
 //! The one way cacheback opens Redis: a reconnecting connection whose every
 //! request (and the connecting itself) returns within its timeout, shared by
-//! the Redis store and the Sidekiq queue and worker.
+//! the Redis store and the Sidekiq queue and worker; to one server, or to a
+//! Redis Cluster (`redis`'s `cluster-async` client, which routes each command
+//! by its keys' slots, follows `MOVED`/`ASK` and refreshes its slot map).
 //!
 //! # Why this is hand-written
 //!
@@ -24,6 +26,8 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 /// The default timeout of every Redis connection (stores, queues, workers),
@@ -54,10 +58,20 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// absorbs (it skips an item that is fresh by then).
 #[derive(Clone)]
 pub(crate) struct RedisConnection {
-    manager: ConnectionManager,
+    link: Link,
     /// The deadline of each request; `None` only for blocking commands (see
     /// [`without_deadline`](Self::without_deadline)).
     timeout: Option<Duration>,
+}
+
+/// What a [`RedisConnection`] talks to.
+#[derive(Clone)]
+enum Link {
+    /// One server, through a reconnecting manager.
+    Single(ConnectionManager),
+    /// A Redis Cluster: the crate's client reconnects, follows redirections
+    /// and retries by itself, so a request is sent once, under the deadline.
+    Cluster(ClusterConnection),
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -79,9 +93,59 @@ impl RedisConnection {
     }
 }
 
+impl RedisConnection {
+    /// Whether this is a connection to a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.link, Link::Cluster(_))
+    }
+
+    /// The addresses (`host`, `port`) of the cluster's primaries, each
+    /// once; `None` for a connection to one server. Read from `CLUSTER
+    /// NODES` (a primary flagged `fail` is left out: its replica is taking
+    /// its slots).
+    pub(crate) async fn primaries(&mut self) -> Option<RedisResult<Vec<(String, u16)>>> {
+        if !self.is_cluster() {
+            return None;
+        }
+        let nodes = self.route(&redis::cmd("CLUSTER").arg("NODES"), SingleNodeRoutingInfo::Random).await;
+        Some(nodes.and_then(|nodes| {
+            let text: String = redis::from_redis_value(nodes)?;
+            Ok(text
+                .lines()
+                .filter_map(|line| {
+                    let mut fields = line.split(' ');
+                    let address = fields.nth(1)?;
+                    let flags = fields.next()?;
+                    let primary = flags.split(',').any(|f| f == "master");
+                    let failed = flags.split(',').any(|f| f == "fail" || f == "noaddr");
+                    let (host, port) = address.split('@').next()?.rsplit_once(':')?;
+                    (primary && !failed).then(|| Some((host.to_owned(), port.parse().ok()?)))?
+                })
+                .collect())
+        }))
+    }
+
+    /// Sends `cmd` to one node of the cluster (`SCAN`, which the crate does
+    /// not fan out, to each primary by address), under the deadline. On a
+    /// connection to one server, sends it there.
+    pub(crate) async fn route(&mut self, cmd: &Cmd, node: SingleNodeRoutingInfo) -> RedisResult<Value> {
+        match &mut self.link {
+            Link::Cluster(cluster) => {
+                bounded(self.timeout, cluster.route_command(cmd.clone(), RoutingInfo::SingleNode(node))).await
+            }
+            Link::Single(_) => self.req_packed_command(cmd).await,
+        }
+    }
+}
+
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let manager = &mut self.manager;
+        let manager = match &mut self.link {
+            Link::Single(manager) => manager,
+            Link::Cluster(cluster) => {
+                return Box::pin(bounded(self.timeout, cluster.req_packed_command(cmd)));
+            }
+        };
         Box::pin(bounded(self.timeout, async move {
             match manager.send_packed_command(cmd).await {
                 Err(err) if is_connection_error(&err) => {
@@ -99,7 +163,12 @@ impl ConnectionLike for RedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let manager = &mut self.manager;
+        let manager = match &mut self.link {
+            Link::Single(manager) => manager,
+            Link::Cluster(cluster) => {
+                return Box::pin(bounded(self.timeout, cluster.req_packed_commands(pipeline, offset, count)));
+            }
+        };
         Box::pin(bounded(self.timeout, async move {
             match manager.send_packed_commands(pipeline, offset, count).await {
                 Err(err) if is_connection_error(&err) => {
@@ -112,7 +181,10 @@ impl ConnectionLike for RedisConnection {
     }
 
     fn get_db(&self) -> i64 {
-        self.manager.get_db()
+        match &self.link {
+            Link::Single(manager) => manager.get_db(),
+            Link::Cluster(_) => 0,
+        }
     }
 }
 
@@ -169,5 +241,25 @@ pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnect
         .await
         .unwrap_or_else(|_| Err(timed_out(timeout)))
         .map_err(|e| (format!("cannot connect to Redis at `{url}`"), e))?;
-    Ok(RedisConnection { manager, timeout: Some(timeout) })
+    Ok(RedisConnection { link: Link::Single(manager), timeout: Some(timeout) })
+}
+
+/// Connects to the Redis Cluster of the seed `nodes` (any of its nodes'
+/// URLs; the client discovers the rest), within `timeout` overall; each
+/// request then returns within `timeout` too. On error, as [`connect`].
+pub(crate) async fn connect_cluster(
+    nodes: &[String],
+    timeout: Duration,
+) -> Result<RedisConnection, (String, RedisError)> {
+    let what = || format!("cannot connect to the Redis Cluster of `{}`", nodes.join(","));
+    let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .build()
+        .map_err(|e| (what(), e))?;
+    let cluster = tokio::time::timeout(timeout, client.get_async_connection())
+        .await
+        .unwrap_or_else(|_| Err(timed_out(timeout)))
+        .map_err(|e| (what(), e))?;
+    Ok(RedisConnection { link: Link::Cluster(cluster), timeout: Some(timeout) })
 }

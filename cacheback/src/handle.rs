@@ -118,6 +118,17 @@ enum Read<T> {
     Found(StoredValue, CachedItem<T>),
 }
 
+/// By hand: the data is shared (`Arc`), so `T` need not be `Clone`.
+impl<T> Clone for Read<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Missing => Self::Missing,
+            Self::Undecodable(raw) => Self::Undecodable(raw.clone()),
+            Self::Found(raw, item) => Self::Found(raw.clone(), item.clone()),
+        }
+    }
+}
+
 impl<T> Read<T> {
     /// The item; `None` when nothing decodable is stored.
     fn item(self) -> Option<CachedItem<T>> {
@@ -289,6 +300,7 @@ impl<J: Job> JobHandle<J> {
         }
         let read = match self.read_now(slot) {
             Some(read) => read,
+            None if slot.local.is_some() => self.shared_read(slot).await,
             None => self.read(slot).await,
         };
         if let Some(hit) = self.fresh_hit(slot, &read, &call) {
@@ -650,6 +662,19 @@ impl<J: Job> JobHandle<J> {
     async fn read(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
         let read = self.load(slot).await;
         self.noted(slot, read)
+    }
+
+    /// [`read`](Self::read), shared by the readers of the slot's key in this
+    /// process that find its local copy lapsed at once: when a hot key's copy
+    /// expires, every concurrent reader would otherwise ask the store
+    /// together (on a database store, a burst of identical queries each
+    /// `ttl_ms`, and a p99 of ~100 ms under `scripts/load`); one asks, the
+    /// others take its answer. The read that starts a flight is no older
+    /// than the others' would have been.
+    async fn shared_read(&self, slot: &Slot<'_>) -> Result<Read<J::Output>, Error> {
+        let key = format!("{}\u{0}{}", slot.alias, slot.key);
+        let shared = self.cache.reads().run(&key, || async { self.read(slot).await.map(Arc::new) }).await?;
+        Ok(Read::clone(&shared))
     }
 
     /// [`read`](Self::read) without a future, when the store answers at once

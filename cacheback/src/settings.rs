@@ -260,6 +260,10 @@ pub struct SidekiqSettings {
     /// Task options per job name, over the job's own.
     #[serde(default)]
     pub task_options: BTreeMap<String, TaskOptions>,
+    /// Refused when given: Sidekiq's queues cannot live on a Redis Cluster
+    /// (accepted only to say so, naming the key).
+    #[serde(default, skip_serializing_if = "ClusterNodes::is_empty")]
+    pub cluster: ClusterNodes,
     /// The form of the times of the jobs the queue pushes: `seconds` (float
     /// epoch seconds, Sidekiq 6.x/7.x's form, which every version reads) or
     /// `milliseconds` (integer epoch milliseconds, Sidekiq 8's). The worker
@@ -329,10 +333,16 @@ pub enum CacheConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_capacity: Option<u64>,
     },
-    /// A [`RedisStore`].
+    /// A [`RedisStore`]: on one server (`url`) or on a Redis Cluster
+    /// (`cluster`), one of the two.
     Redis {
-        /// The Redis URL, e.g. `redis://127.0.0.1:6379/0`.
+        /// The Redis URL, e.g. `redis://127.0.0.1:6379/0`; required unless
+        /// `cluster` is given.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         url: String,
+        /// The seed nodes of a Redis Cluster (none by default).
+        #[serde(default, skip_serializing_if = "ClusterNodes::is_empty")]
+        cluster: ClusterNodes,
         /// The key prefix (default `cacheback:`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key_prefix: Option<String>,
@@ -366,6 +376,52 @@ pub enum CacheConfig {
     },
     /// A [`NullStore`].
     Null,
+}
+
+/// The seed nodes of a Redis Cluster (`cluster:` under a Redis cache): a
+/// list of URLs, or one string of them separated by commas (as an
+/// environment variable holds them: `"redis://127.0.0.1:7101,redis://127.0.0.1:7102"`);
+/// an empty string is none, so a config can template it from a variable
+/// that may be unset.
+///
+/// ```
+/// use cacheback::settings::ClusterNodes;
+/// let nodes: ClusterNodes = serde_json::from_value(serde_json::json!("redis://a:1, redis://b:2")).unwrap();
+/// assert_eq!(nodes.0, ["redis://a:1", "redis://b:2"]);
+/// let none: ClusterNodes = serde_json::from_value(serde_json::json!("")).unwrap();
+/// assert!(none.is_empty());
+/// let list: ClusterNodes = serde_json::from_value(serde_json::json!(["redis://a:1"])).unwrap();
+/// assert_eq!(list.0.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
+pub struct ClusterNodes(pub Vec<String>);
+
+impl ClusterNodes {
+    /// Whether no node is given.
+    ///
+    /// ```
+    /// assert!(cacheback::settings::ClusterNodes::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for ClusterNodes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<String>),
+            Text(String),
+        }
+        let nodes = match Form::deserialize(deserializer)? {
+            Form::List(nodes) => nodes,
+            Form::Text(text) => text.split(',').map(str::trim).map(str::to_owned).collect(),
+        };
+        Ok(Self(nodes.into_iter().filter(|node| !node.is_empty()).collect()))
+    }
 }
 
 /// A [`LocalCache`]'s settings: `local:` under a Redis cache.
@@ -620,6 +676,12 @@ impl InProcessSettings {
 
 impl SidekiqSettings {
     fn check(&self) -> Result<(), Error> {
+        if !self.cluster.is_empty() {
+            return Err(Error::Config {
+                key: format!("{CONFIG_PATH}.sidekiq.cluster"),
+                message: crate::queue::sidekiq::NOT_ON_A_CLUSTER.to_owned(),
+            });
+        }
         if self.queues.is_empty() || self.queues.iter().any(String::is_empty) {
             return Err(Error::Config {
                 key: format!("{CONFIG_PATH}.sidekiq.queues"),
@@ -727,8 +789,26 @@ impl CacheConfig {
                 }
                 builder.store(alias, store.build())
             }
-            CacheConfig::Redis { url, key_prefix, timeout_ms, local } => {
-                let mut store = RedisStore::builder(url.clone());
+            CacheConfig::Redis { url, cluster, key_prefix, timeout_ms, local } => {
+                let (mut store, at) = match (url.is_empty(), cluster.is_empty()) {
+                    (true, false) => (RedisStore::cluster_builder(cluster.0.clone()), "cluster"),
+                    (false, true) => (RedisStore::builder(url.clone()), "url"),
+                    (true, true) => {
+                        return Err(Error::Config {
+                            key: key("url"),
+                            message:
+                                "required: the Redis URL (or `cluster`: the seed nodes of a Redis Cluster)"
+                                    .to_owned(),
+                        });
+                    }
+                    (false, false) => {
+                        return Err(Error::Config {
+                            key: key("cluster"),
+                            message: "give `url` (one server) or `cluster` (a Redis Cluster), not both"
+                                .to_owned(),
+                        });
+                    }
+                };
                 if let Some(prefix) = key_prefix {
                     store = store.key_prefix(prefix.clone());
                 }
@@ -738,7 +818,7 @@ impl CacheConfig {
                 let store = store
                     .connect()
                     .await
-                    .map_err(|e| Error::Config { key: key("url"), message: e.to_string() })?;
+                    .map_err(|e| Error::Config { key: key(at), message: e.to_string() })?;
                 with_local(builder.store(alias, store), alias, local.as_ref())
             }
             CacheConfig::Database { local, .. } => with_local(

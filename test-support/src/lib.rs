@@ -57,3 +57,22 @@ pub fn sqlite_url(label: &str) -> String {
     let path = std::env::temp_dir().join(format!("cacheback-test-{name}.sqlite"));
     format!("sqlite://{}?mode=rwc", path.display())
 }
+
+/// The seed nodes of the test Redis Cluster: `CACHEBACK_TEST_REDIS_CLUSTER`,
+/// comma-separated URLs, which `scripts/test` sets when it starts the
+/// Cluster (three primaries with a replica each, on private ports).
+///
+/// # Panics
+///
+/// When the variable is unset: a test that needs the Cluster fails loudly,
+/// it never skips.
+pub fn redis_cluster_nodes() -> Vec<String> {
+    let nodes = std::env::var("CACHEBACK_TEST_REDIS_CLUSTER").unwrap_or_default();
+    let nodes: Vec<String> = nodes.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    assert!(
+        !nodes.is_empty(),
+        "this test needs a Redis Cluster: `scripts/test` starts one (or set CACHEBACK_TEST_REDIS_CLUSTER \
+         to its seed nodes' URLs, comma-separated)"
+    );
+    nodes
+}

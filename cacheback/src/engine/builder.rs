@@ -240,6 +240,7 @@ impl Builder {
                 clock: self.clock,
                 extensions: self.extensions,
                 flights: SingleFlight::default(),
+                reads: SingleFlight::default(),
                 telemetry: telemetry::Registered::default(),
                 registered_only: self.registered_only,
                 logged_once: std::sync::Mutex::default(),

@@ -74,6 +74,9 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     extensions: Extensions,
     pub(crate) flights: SingleFlight,
+    /// Store reads of keys whose local copy has lapsed, shared by the
+    /// readers of one key in this process.
+    pub(crate) reads: SingleFlight,
     telemetry: telemetry::Registered,
     /// Whether refreshes of unregistered jobs run in the caller.
     registered_only: bool,
@@ -301,6 +304,10 @@ impl Cacheback {
 
     pub(crate) fn flights(&self) -> &SingleFlight {
         &self.inner.flights
+    }
+
+    pub(crate) fn reads(&self) -> &SingleFlight {
+        &self.inner.reads
     }
 
     pub(crate) fn telemetry(&self) -> &telemetry::Registered {

@@ -12,7 +12,9 @@ use crate::error::StoreError;
 /// The default key prefix of a [`RedisStore`].
 pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 
-/// A store in Redis, shared by every process that points at it.
+/// A store in Redis, shared by every process that points at it: one server
+/// ([`builder`](Self::builder)) or a Redis Cluster
+/// ([`cluster_builder`](Self::cluster_builder)).
 ///
 /// Items live under `<prefix>item:<key>` and claims under
 /// `<prefix>lock:<key>` (`<until> <token>`). Compare-and-set, claims and
@@ -22,6 +24,10 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 /// removes only those two kinds of keys, never `FLUSHDB` nor anything else
 /// under the prefix: the database may hold queues too, even under the same
 /// prefix.
+///
+/// On a Cluster every script touches one key (an item, or a claim), so each
+/// runs on the primary of that key's slot; `MGET`s are split per slot by the
+/// client, and `clear` and `item_count` scan every primary.
 ///
 /// ```no_run
 /// use cacheback::store::RedisStore;
@@ -68,7 +74,22 @@ impl RedisStore {
     /// ```
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            url: url.into(),
+            target: Target::Url(url.into()),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: crate::connection::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Configures a store on the Redis Cluster of the seed `nodes` (the URLs
+    /// of any of its nodes; the client discovers the others).
+    ///
+    /// ```
+    /// let builder = cacheback::store::RedisStore::cluster_builder(["redis://127.0.0.1:7101", "redis://127.0.0.1:7102"]);
+    /// # let _ = builder;
+    /// ```
+    pub fn cluster_builder(nodes: impl IntoIterator<Item = impl Into<String>>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            target: Target::Cluster(nodes.into_iter().map(Into::into).collect()),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: crate::connection::DEFAULT_TIMEOUT,
         }
@@ -115,9 +136,25 @@ impl RedisStore {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedisStoreBuilder {
-    url: String,
+    target: Target,
     prefix: String,
     timeout: Duration,
+}
+
+/// Where a store's Redis is.
+#[derive(Debug, Clone)]
+enum Target {
+    Url(String),
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(url) => f.write_str(url),
+            Self::Cluster(nodes) => write!(f, "cluster {}", nodes.join(",")),
+        }
+    }
 }
 
 impl RedisStoreBuilder {
@@ -143,10 +180,15 @@ impl RedisStoreBuilder {
                 "the key prefix must not be empty: clear() removes the keys under it",
             ));
         }
-        let conn = crate::connection::connect(&self.url, self.timeout)
-            .await
-            .map_err(|(message, e)| StoreError::with_source(message, e))?;
-        Ok(RedisStore { conn, prefix: self.prefix, url: self.url })
+        let conn = match &self.target {
+            Target::Url(url) => crate::connection::connect(url, self.timeout).await,
+            Target::Cluster(nodes) if nodes.is_empty() => {
+                return Err(StoreError::new("a Redis Cluster needs at least one seed node"));
+            }
+            Target::Cluster(nodes) => crate::connection::connect_cluster(nodes, self.timeout).await,
+        }
+        .map_err(|(message, e)| StoreError::with_source(message, e))?;
+        Ok(RedisStore { conn, prefix: self.prefix, url: self.target.to_string() })
     }
 }
 
@@ -276,18 +318,21 @@ impl CacheStore for RedisStore {
     /// and even the prefix, and a clear must never lose an in-flight refresh.
     async fn clear(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        for pattern in self.own_patterns() {
-            let mut cursor = Some(0);
-            while let Some(at) = cursor {
-                let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
-                if !keys.is_empty() {
-                    let _: i64 = redis::cmd("UNLINK")
-                        .arg(&keys)
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(StoreError::redis)?;
+        for node in self.nodes().await? {
+            for pattern in self.own_patterns() {
+                let mut cursor = Some(0);
+                while let Some(at) = cursor {
+                    let (next, keys) = scan_page(&mut conn, &node, at, &pattern).await?;
+                    if !keys.is_empty() {
+                        // On a Cluster the client splits it per slot.
+                        let _: i64 = redis::cmd("UNLINK")
+                            .arg(&keys)
+                            .query_async(&mut conn)
+                            .await
+                            .map_err(StoreError::redis)?;
+                    }
+                    cursor = next;
                 }
-                cursor = next;
             }
         }
         Ok(())
@@ -302,15 +347,19 @@ impl CacheStore for RedisStore {
     /// Counts the keys under `<prefix>item:` with `SCAN`.
     async fn item_count(&self) -> Result<Option<u64>, StoreError> {
         let (mut conn, pattern) = (self.conn.clone(), self.pattern(ITEM));
-        let (mut cursor, mut count) = (Some(0), 0);
-        while let Some(at) = cursor {
-            let (next, keys) = scan_page(&mut conn, at, &pattern).await?;
-            // Tags' versions live among the items, and are not items.
-            let item_at = self.prefix.len() + ITEM.len();
-            count +=
-                keys.iter().filter(|key| !key.get(item_at..).is_some_and(super::is_tag_version_key)).count()
-                    as u64;
-            cursor = next;
+        let mut count = 0;
+        for node in self.nodes().await? {
+            let mut cursor = Some(0);
+            while let Some(at) = cursor {
+                let (next, keys) = scan_page(&mut conn, &node, at, &pattern).await?;
+                // Tags' versions live among the items, and are not items.
+                let item_at = self.prefix.len() + ITEM.len();
+                count += keys
+                    .iter()
+                    .filter(|key| !key.get(item_at..).is_some_and(super::is_tag_version_key))
+                    .count() as u64;
+                cursor = next;
+            }
         }
         Ok(Some(count))
     }
@@ -331,24 +380,46 @@ impl RedisStore {
     fn own_patterns(&self) -> [String; 2] {
         [self.pattern(ITEM), self.pattern(LOCK)]
     }
+
+    /// Where a `SCAN` of every key must go: the one server, or each primary
+    /// of the Cluster (the client does not fan a `SCAN` out).
+    async fn nodes(&self) -> Result<Vec<Node>, StoreError> {
+        match self.conn.clone().primaries().await {
+            None => Ok(vec![Node::Any]),
+            Some(primaries) => Ok(primaries
+                .map_err(StoreError::redis)?
+                .into_iter()
+                .map(|(host, port)| Node::At(host, port))
+                .collect()),
+        }
+    }
+}
+
+/// A node to scan: the server of a plain connection, or a primary by address.
+enum Node {
+    Any,
+    At(String, u16),
 }
 
 /// One page of `SCAN` (never `KEYS`, which blocks Redis) from `cursor`: the
 /// next cursor (`None` when the walk is done) and the keys matching `pattern`.
 async fn scan_page(
     conn: &mut RedisConnection,
+    node: &Node,
     cursor: u64,
     pattern: &str,
 ) -> Result<(Option<u64>, Vec<String>), StoreError> {
-    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(500)
-        .query_async(conn)
-        .await
-        .map_err(StoreError::redis)?;
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(500);
+    let page = match node {
+        Node::Any => scan.query_async(conn).await,
+        Node::At(host, port) => {
+            let at =
+                redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port };
+            conn.route(&scan, at).await.and_then(|page| Ok(redis::from_redis_value(page)?))
+        }
+    };
+    let (next, keys): (u64, Vec<String>) = page.map_err(StoreError::redis)?;
     Ok(((next != 0).then_some(next), keys))
 }
 

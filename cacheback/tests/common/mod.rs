@@ -20,7 +20,7 @@ pub fn at(minutes_past_14: u32) -> f64 {
 
 /// The Redis the tests use, and free ports: shared with the benchmarks and
 /// the sandbox's tests.
-pub use cacheback_test_support::{free_port, postgres_url, redis_url, sqlite_url};
+pub use cacheback_test_support::{free_port, postgres_url, redis_cluster_nodes, redis_url, sqlite_url};
 
 static PREFIXES: AtomicUsize = AtomicUsize::new(0);
 
@@ -32,6 +32,14 @@ pub fn unique_prefix(label: &str) -> String {
         std::process::id(),
         PREFIXES.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// A store on the test Redis Cluster under `prefix`.
+pub async fn cluster_store(prefix: &str) -> RedisStore {
+    let nodes = redis_cluster_nodes();
+    RedisStore::cluster_builder(nodes.clone()).key_prefix(prefix).connect().await.unwrap_or_else(|e| {
+        panic!("these tests need the Redis Cluster of {nodes:?} (`scripts/test` starts it): {e}")
+    })
 }
 
 pub async fn redis_store(prefix: &str) -> RedisStore {
@@ -60,6 +68,8 @@ pub async fn database_store(backend: Backend, file: &str, prefix: &str) -> cache
 pub enum Backend {
     Memory,
     Redis,
+    /// A Redis store on the test Redis Cluster.
+    Cluster,
     /// A database store on the test PostgreSQL.
     #[cfg(feature = "sea-orm")]
     Postgres,
@@ -308,6 +318,10 @@ impl FixtureBuilder {
                 Arc::new(redis_store(&format!("{prefix}default:")).await),
                 Arc::new(redis_store(&format!("{prefix}secondary:")).await),
             ),
+            Backend::Cluster => (
+                Arc::new(cluster_store(&format!("{prefix}default:")).await),
+                Arc::new(cluster_store(&format!("{prefix}secondary:")).await),
+            ),
             #[cfg(feature = "sea-orm")]
             database => (
                 Arc::new(database_store(database, &prefix, &format!("{prefix}default:")).await),
@@ -364,6 +378,10 @@ macro_rules! on_every_store_mt {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
               async fn $name() { super::$name($crate::common::Backend::Redis).await })*
         }
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
+        }
         #[cfg(feature = "sea-orm")]
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,6 +405,9 @@ macro_rules! on_every_store {
         mod redis {
             $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Redis).await })*
         }
+        mod cluster {
+            $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
+        }
         #[cfg(feature = "sea-orm")]
         mod postgres {
             $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
@@ -406,6 +427,10 @@ macro_rules! on_every_shared_store {
         mod redis {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
               async fn $name() { super::$name($crate::common::Backend::Redis).await })*
+        }
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
         }
         #[cfg(feature = "sea-orm")]
         mod postgres {
@@ -522,6 +547,7 @@ pub async fn store_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
     match backend {
         Backend::Memory => Arc::new(MemoryStore::new()),
         Backend::Redis => Arc::new(redis_store(&unique_prefix(label)).await),
+        Backend::Cluster => Arc::new(cluster_store(&unique_prefix(label)).await),
         #[cfg(feature = "sea-orm")]
         database => {
             let prefix = unique_prefix(label);
@@ -535,6 +561,7 @@ pub async fn yielding_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
     match backend {
         Backend::Memory => Arc::new(Yielding(MemoryStore::new())),
         Backend::Redis => Arc::new(Yielding(redis_store(&unique_prefix(label)).await)),
+        Backend::Cluster => Arc::new(Yielding(cluster_store(&unique_prefix(label)).await)),
         #[cfg(feature = "sea-orm")]
         database => {
             let prefix = unique_prefix(label);

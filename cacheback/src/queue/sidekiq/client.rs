@@ -160,8 +160,21 @@ impl SidekiqQueueBuilder {
     }
 }
 
+/// Connects to the queues' Redis at `url`, refusing a node of a Redis
+/// Cluster ([`NOT_ON_A_CLUSTER`](super::NOT_ON_A_CLUSTER)).
 pub(super) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnection, QueueError> {
-    crate::connection::connect(url, timeout).await.map_err(|(message, e)| QueueError::with_source(message, e))
+    let mut conn = crate::connection::connect(url, timeout)
+        .await
+        .map_err(|(message, e)| QueueError::with_source(message, e))?;
+    // An `INFO` the server refuses (an ACL) proves nothing either way.
+    let info: Option<String> = redis::cmd("INFO").arg("cluster").query_async(&mut conn).await.ok();
+    if info.is_some_and(|info| info.lines().any(|line| line.trim() == "cluster_enabled:1")) {
+        return Err(QueueError::new(format!(
+            "`{url}` is a node of a Redis Cluster: {}",
+            super::NOT_ON_A_CLUSTER
+        )));
+    }
+    Ok(conn)
 }
 
 /// Pushes `msg` onto its queue, as Sidekiq's client does.

@@ -47,6 +47,17 @@ pub const REFRESH_CLASS: &str = "Cacheback::RefreshCache";
 /// The default queue name.
 pub const DEFAULT_QUEUE: &str = "cacheback";
 
+/// Why the Sidekiq queue refuses a Redis Cluster: Sidekiq's own rule, as a
+/// worker's fetch (`BRPOP`, `LMOVE`) names several queue keys at once, which
+/// a Cluster refuses across slots.
+///
+/// ```
+/// assert!(cacheback::queue::sidekiq::NOT_ON_A_CLUSTER.contains("Cluster"));
+/// ```
+pub const NOT_ON_A_CLUSTER: &str = "Sidekiq's queues cannot live on a Redis Cluster (Sidekiq's own rule: a \
+     worker's fetch, BRPOP/LMOVE, spans several queue keys, which a Cluster refuses across slots); keep the \
+     cache on the Cluster and the queue on a plain or Sentinel Redis";
+
 /// Sidekiq's default number of retries for `"retry": true`.
 pub const DEFAULT_MAX_RETRIES: u32 = 25;
 /// The retry of jobs whose task options set none: Sidekiq's, `retry: true`
