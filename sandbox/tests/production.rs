@@ -81,7 +81,36 @@ impl Drop for Deployment {
 
 #[test]
 fn the_sandbox_in_production() {
+    in_production(Deployment::new());
+}
+
+/// The same, the cache on the test Redis Cluster (`CACHEBACK_REDIS_CLUSTER`;
+/// the Sidekiq queue stays on `REDIS_URL`); then the operator's task counts
+/// and clears the store on every primary.
+#[test]
+fn the_sandbox_in_production_on_a_redis_cluster() {
     let mut deployment = Deployment::new();
+    deployment.env.push(("CACHEBACK_REDIS_CLUSTER", cacheback_test_support::redis_cluster_nodes().join(",")));
+    let mut deployment = in_production(deployment);
+    let on_redis: Vec<String> =
+        redis::cmd("KEYS").arg(deployment.item_key("*")).query(&mut deployment.redis).unwrap();
+    assert!(on_redis.is_empty(), "no item on REDIS_URL, where the queue is: {on_redis:?}");
+    let (ok, out, err) = deployment.task(&["command:stats"]);
+    assert!(ok, "{err}");
+    let items: u64 = out
+        .lines()
+        .find_map(|line| line.strip_prefix("cache default (default): "))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(items >= 2, "the pages' items, on the Cluster: {out}");
+    let (ok, out, err) = deployment.task(&["command:clear", "alias:default"]);
+    assert!(ok && out.contains("cache default: cleared"), "{out}{err}");
+    let (_, out, _) = deployment.task(&["command:stats"]);
+    assert!(out.contains("cache default (default): 0 items"), "{out}");
+}
+
+/// The production flow on `deployment`; returns it, its processes stopped.
+fn in_production(mut deployment: Deployment) -> Deployment {
     let mut web = deployment.start(&[]);
     web.wait_listening();
 
@@ -134,6 +163,7 @@ fn the_sandbox_in_production() {
     assert_eq!((status, items(&body)), (200, 1));
     both.terminate();
     web.terminate();
+    deployment
 }
 
 /// A slow database (the table locked by another session) holds a page whose
