@@ -107,7 +107,7 @@ impl RedisConnection {
         if !self.is_cluster() {
             return None;
         }
-        let nodes = self.route(&redis::cmd("CLUSTER").arg("NODES"), SingleNodeRoutingInfo::Random).await;
+        let nodes = self.route(redis::cmd("CLUSTER").arg("NODES"), SingleNodeRoutingInfo::Random).await;
         Some(nodes.and_then(|nodes| {
             let text: String = redis::from_redis_value(nodes)?;
             Ok(text
