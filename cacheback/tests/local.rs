@@ -231,69 +231,14 @@ async fn a_tagged_fresh_hit_is_served_from_the_local_copy() {
     assert_eq!(env.fetches(), 1);
 }
 
-/// A store whose reads take `delay`: long enough for every concurrent reader
-/// to arrive while the first read is under way.
-#[derive(Debug)]
-struct SlowReads(std::sync::Arc<dyn cacheback::store::CacheStore>, Duration);
-
-#[async_trait::async_trait]
-impl cacheback::store::CacheStore for SlowReads {
-    fn representation(&self) -> cacheback::store::Representation {
-        self.0.representation()
-    }
-    async fn get(&self, key: &str) -> Result<Option<cacheback::store::StoredValue>, cacheback::StoreError> {
-        tokio::time::sleep(self.1).await;
-        self.0.get(key).await
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: cacheback::store::StoredValue,
-        ttl: Duration,
-    ) -> Result<(), cacheback::StoreError> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn replace(
-        &self,
-        key: &str,
-        expected: Option<&cacheback::store::StoredValue>,
-        value: cacheback::store::StoredValue,
-        ttl: Duration,
-    ) -> Result<bool, cacheback::StoreError> {
-        self.0.replace(key, expected, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), cacheback::StoreError> {
-        self.0.delete(key).await
-    }
-    async fn claim(
-        &self,
-        key: &str,
-        token: &str,
-        now: f64,
-        until: f64,
-    ) -> Result<bool, cacheback::StoreError> {
-        self.0.claim(key, token, now, until).await
-    }
-    async fn release(&self, key: &str, token: &str) -> Result<(), cacheback::StoreError> {
-        self.0.release(key, token).await
-    }
-    async fn is_claimed(&self, key: &str, now: f64) -> Result<bool, cacheback::StoreError> {
-        self.0.is_claimed(key, now).await
-    }
-    async fn clear(&self) -> Result<(), cacheback::StoreError> {
-        self.0.clear().await
-    }
-}
-
 /// When a hot key's copy lapses, its concurrent readers in this process
 /// share one store read (rather than a burst of identical reads each
 /// `ttl_ms`), and all get the item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_of_a_lapsed_copy_share_one_store_read() {
     let env = fixture(Backend::Memory).env();
-    let slow =
-        std::sync::Arc::new(SlowReads(store_on(Backend::Redis, "lapsed").await, Duration::from_millis(100)));
-    let counting = Counting::new(slow);
+    let counting =
+        Counting::with_read_delay(store_on(Backend::Redis, "lapsed").await, Duration::from_millis(100));
     let cache = Cacheback::builder()
         .store_arc("default", counting.clone())
         .local_cache("default", LocalCache::new(Duration::from_millis(20)))

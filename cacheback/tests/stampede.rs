@@ -66,7 +66,10 @@ async fn async_misses_queue_exactly_one_refresh(backend: Backend) {
     assert_eq!(fx.env.fetches(), 1);
 }
 
-/// 6b: 64 concurrent cold misses with fetch_on_miss run `fetch` once.
+/// 6b: 64 concurrent cold misses with fetch_on_miss run `fetch` once. A
+/// reader whose first read reaches the store after the fill has landed (a
+/// database store serves 64 readers through a pool of fewer connections)
+/// finds the item: a HIT, fetched by nobody else.
 async fn cold_misses_fetch_once(backend: Backend) {
     let fx = fixture(backend).yielding().fetch_delay(Duration::from_millis(50)).build().await;
     let job = fx.dummy();
@@ -75,8 +78,14 @@ async fn cold_misses_fetch_once(backend: Backend) {
     assert_eq!(found.len(), READERS);
     for f in &found {
         assert_eq!(f.value.as_ref().unwrap().0, "JOB-EXECUTED:foo");
-        assert_eq!((f.status, f.sync_fetch), (CacheStatus::Miss, Some(true)));
+        assert!(
+            matches!((f.status, f.sync_fetch), (CacheStatus::Miss, Some(true)) | (CacheStatus::Hit, None)),
+            "{:?} {:?}",
+            f.status,
+            f.sync_fetch
+        );
     }
+    assert!(found.iter().any(|f| f.status == CacheStatus::Miss), "the readers found it missing");
     assert_eq!(fx.queue.pending(), 0);
 }
 

@@ -589,22 +589,30 @@ pub fn manual_engine<J: Job + Clone + 'static>(
     (cache, queue)
 }
 
-/// A real store with its calls counted: all of them, and its reads by kind.
+/// A real store with its calls counted: all of them, and its reads by kind;
+/// its `get`s delayed by `read_delay` (none by default).
 #[derive(Debug)]
 pub struct Counting {
     pub store: Arc<dyn CacheStore>,
     pub calls: AtomicUsize,
     pub gets: AtomicUsize,
     pub get_manys: AtomicUsize,
+    pub read_delay: Duration,
 }
 
 impl Counting {
     pub fn new(store: Arc<dyn CacheStore>) -> Arc<Self> {
+        Self::with_read_delay(store, Duration::ZERO)
+    }
+    /// Each `get` takes `delay` first: long enough, in a test, for every
+    /// concurrent reader to arrive while the first read is under way.
+    pub fn with_read_delay(store: Arc<dyn CacheStore>, delay: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,
             calls: AtomicUsize::new(0),
             gets: AtomicUsize::new(0),
             get_manys: AtomicUsize::new(0),
+            read_delay: delay,
         })
     }
     /// (every call, `get`s, `get_many`s) so far.
@@ -625,6 +633,9 @@ impl CacheStore for Counting {
     async fn get(&self, key: &str) -> Result<Option<cacheback::store::StoredValue>, cacheback::StoreError> {
         self.count();
         self.gets.fetch_add(1, Ordering::SeqCst);
+        if !self.read_delay.is_zero() {
+            tokio::time::sleep(self.read_delay).await;
+        }
         self.store.get(key).await
     }
     async fn get_many(
