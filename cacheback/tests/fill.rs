@@ -73,7 +73,14 @@ async fn a_failed_fill_lets_the_waiters_fetch(backend: Backend) {
         let job = a.dummy();
         async move { job.lookup(&foo()).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // B reads once A holds the fill's claim (a new database pool may take
+    // longer to connect than a fixed pause would allow).
+    let (store, key) = (a.cache.store("default").unwrap().clone(), a.dummy().key(&foo()).unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !store.is_claimed(&key, a.clock().now()).await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "A never took the claim");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let started = std::time::Instant::now();
     let found = b.dummy().lookup(&foo()).await.unwrap();
     assert!(holder.await.unwrap().is_err(), "the holder's own fetch failed");
