@@ -100,6 +100,7 @@ start_redis_cluster() {
   done
   CLUSTER_PIDS="${pids[*]}"
   CLUSTER_DIR="$dir"
+  CLUSTER_BASE="$base"
   for port in $(seq "$base" $((base + 5))); do
     wait_for "Redis Cluster node $port" redis-cli -p "$port" ping
   done
@@ -120,6 +121,11 @@ stop_redis_cluster() {
     kill $CLUSTER_PIDS 2>/dev/null || true
     # shellcheck disable=SC2086
     wait $CLUSTER_PIDS 2>/dev/null || true
+    # A node a test killed and started again (tests/cluster.rs) is not our
+    # child: it stops by its port, which is ours for this run.
+    for port in $(seq "$CLUSTER_BASE" $((CLUSTER_BASE + 5))); do
+      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    done
     rm -rf "$CLUSTER_DIR"
   fi
 }
