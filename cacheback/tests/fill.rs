@@ -33,10 +33,13 @@ async fn cold_misses_in_two_processes_fetch_once_in_total(backend: Backend) {
         let b = fixture(backend).fetch_delay(Duration::from_millis(100)).prefix(&a.prefix).build().await;
         let (found_a, found_b) = tokio::join!(cold_reads(&a), cold_reads(&b));
         assert_eq!(a.env.fetches() + b.env.fetches(), 1, "round {round}: one fetch between both processes");
+        // A reader whose first read reaches the store after the fill landed
+        // (a database store's pool queues some of 128 readers) finds a HIT.
         for found in found_a.iter().chain(&found_b) {
-            assert_eq!(found.status, CacheStatus::Miss);
+            assert!(matches!(found.status, CacheStatus::Miss | CacheStatus::Hit), "{:?}", found.status);
             assert_eq!(found.value.as_ref().unwrap().0, "JOB-EXECUTED:foo", "every reader gets the fill");
         }
+        assert!(found_a.iter().chain(&found_b).any(|f| f.status == CacheStatus::Miss), "round {round}");
     }
 }
 
