@@ -193,7 +193,7 @@ impl Provided {
     /// The app's database: the store of `backend: database` caches that give no `url`.
     ///
     /// ```no_run
-    /// # let db: sea_orm::DatabaseConnection = unimplemented!();
+    /// # let db = sea_orm::DatabaseConnection::default(); // a real app passes ctx.db
     /// let provided = cacheback::settings::Provided::default().database(db);
     /// # let _ = provided;
     /// ```

@@ -232,17 +232,7 @@ fn web_and_worker_start_together_on_a_fresh_database() {
     let (mut web, mut worker) = (deployment.start(&[]), deployment.start(&["--worker"]));
     web.wait_listening();
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(worker.child.try_wait().unwrap().is_none(), "the worker exited");
-        let (status, body) = get(web.port, "/");
-        assert_eq!(status, 200, "{body}");
-        if items(&body) == 100 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker never refreshed the page");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_the_full_page(&web, &mut worker);
     worker.port = 0;
     worker.terminate();
     web.terminate();

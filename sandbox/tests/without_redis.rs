@@ -339,6 +339,7 @@ fn sqlite_alone_in_development() {
 fn web_and_worker_start_together_on_postgresql_alone() {
     let database = format!("cacheback_e2e_pg_{}_{}", std::process::id(), now_nanos() % 1_000_000);
     psql(&format!("CREATE DATABASE {database}"));
+    let _dropped = DroppedDatabase(database.clone());
     let (redis_url, redis_connections) = redis_trap();
     let app = App {
         env: vec![
@@ -353,20 +354,19 @@ fn web_and_worker_start_together_on_postgresql_alone() {
     };
     let (mut web, mut worker) = (app.start(&[]), app.start(&["--worker"]));
     web.wait_listening();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(worker.child.try_wait().unwrap().is_none(), "the worker exited:\n{}", worker.logs());
-        let (status, body) = get(web.port, "/");
-        assert_eq!(status, 200, "{body}");
-        if items(&body) == 100 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker never refreshed the page");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_the_full_page(&web, &mut worker);
     worker.port = 0;
     worker.terminate();
     web.terminate();
     assert_eq!(redis_connections.load(Ordering::SeqCst), 0, "no process connected to Redis");
-    psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+}
+
+/// A database of the machine's server, dropped when the test ends, passed
+/// or failed.
+struct DroppedDatabase(String);
+
+impl Drop for DroppedDatabase {
+    fn drop(&mut self) {
+        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
 }

@@ -9,6 +9,7 @@ use loco_rs::config::WorkerMode;
 use loco_rs::doctor::{Check, CheckStatus};
 use loco_rs::logger::LogLevel;
 
+use super::context::from_context;
 use super::queue::LocoQueue;
 use crate::engine::{Builder, Cacheback};
 use crate::error::Error;
@@ -94,18 +95,6 @@ fn provided(ctx: &AppContext, settings: &Settings) -> Provided {
     #[cfg(feature = "sea-orm")]
     let provided = provided.database(ctx.db.clone());
     provided
-}
-
-/// The engine stored in `ctx.shared_store` by [`CachebackInitializer`].
-///
-/// ```no_run
-/// # fn handler(ctx: &loco_rs::app::AppContext) {
-/// let cache = cacheback::loco::from_context(ctx).expect("the cacheback initializer ran");
-/// # let _ = cache;
-/// # }
-/// ```
-pub fn from_context(ctx: &AppContext) -> Option<Cacheback> {
-    ctx.shared_store.get::<Cacheback>()
 }
 
 /// The running Sidekiq worker, kept in `ctx.shared_store` between

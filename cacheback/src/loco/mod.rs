@@ -24,13 +24,15 @@
 //! ([`CachebackTask`]), and the conversion of cacheback's errors into loco's
 //! (`?` in handlers).
 
+mod context;
 mod error;
 mod initializer;
 mod overview;
 mod queue;
 mod task;
 
-pub use self::initializer::{CachebackInitializer, from_context, settings, start_worker, stop_worker};
+pub use self::context::from_context;
+pub use self::initializer::{CachebackInitializer, settings, start_worker, stop_worker};
 pub use self::overview::{QueueOverview, overview_queue_names, queue_overview};
 pub use self::queue::{LocoQueue, LocoQueueStats, REFRESH_JOB_CLASS, RefreshWorker};
 #[cfg(feature = "sea-orm")]

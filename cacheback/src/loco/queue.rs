@@ -17,7 +17,7 @@ use loco_rs::app::AppContext;
 use loco_rs::bgworker::{BackgroundWorker, Queue};
 use loco_rs::config::WorkerMode;
 
-use super::initializer::from_context;
+use super::context::from_context;
 use crate::error::QueueError;
 use crate::payload::RefreshPayload;
 use crate::queue::{Performer, RefreshQueue};

@@ -91,7 +91,7 @@ pub fn database_schema(backend: DbBackend) -> Vec<String> {
 ///
 /// ```no_run
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// # let db: sea_orm::DatabaseConnection = unimplemented!();
+/// # let db = sea_orm::DatabaseConnection::default(); // a real app passes ctx.db
 /// let store = cacheback::store::DatabaseStore::builder(db)
 ///     .key_prefix("myapp:")
 ///     .connect()
@@ -126,7 +126,7 @@ impl std::fmt::Debug for DatabaseStore {
 /// Builds a [`DatabaseStore`].
 ///
 /// ```no_run
-/// # let db: sea_orm::DatabaseConnection = unimplemented!();
+/// # let db = sea_orm::DatabaseConnection::default(); // a real app passes ctx.db
 /// let builder = cacheback::store::DatabaseStore::builder(db)
 ///     .timeout(std::time::Duration::from_millis(500))
 ///     .create_tables(true);
@@ -144,7 +144,7 @@ impl DatabaseStore {
     /// Configures a store on `db` (in a loco app, `ctx.db`).
     ///
     /// ```no_run
-    /// # let db: sea_orm::DatabaseConnection = unimplemented!();
+    /// # let db = sea_orm::DatabaseConnection::default(); // a real app passes ctx.db
     /// let builder = cacheback::store::DatabaseStore::builder(db);
     /// # let _ = builder;
     /// ```

@@ -98,3 +98,20 @@ pub fn get(port: u16, path: &str) -> (u16, String) {
 pub fn items(body: &str) -> usize {
     body.matches("<li class=\"item\">").count()
 }
+
+/// Waits (up to 60 s) until `web`'s `/` lists all 100 items, which only a
+/// refresh run by `worker` puts there; every page meanwhile is a 200, and the
+/// worker keeps running.
+pub fn wait_for_the_full_page(web: &Process, worker: &mut Process) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(worker.child.try_wait().unwrap().is_none(), "the worker exited:\n{}", worker.logs());
+        let (status, body) = get(web.port, "/");
+        assert_eq!(status, 200, "{body}");
+        if items(&body) == 100 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the worker never refreshed the page");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
