@@ -129,3 +129,85 @@ stop_redis_cluster() {
     rm -rf "$CLUSTER_DIR"
   fi
 }
+
+# A Redis Sentinel group on private ports of its own (never the machine's
+# Redis): one master, one replica and three sentinels watching them as
+# `cacheback`, for the tests of the cache and the Sidekiq queue through
+# Sentinel. Started once per run, stopped by PID (and by port: a test's
+# `SENTINEL FAILOVER` swaps the roles, not the processes) when the calling
+# script exits. Exports CACHEBACK_TEST_REDIS_SENTINEL
+# (`cacheback@127.0.0.1:<port>,...`, the form of CACHEBACK_REDIS_SENTINEL).
+start_redis_sentinel() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  local base port dir pids=()
+  # Five consecutive ports nothing answers on: master, replica, 3 sentinels.
+  for base in 7201 17201 27201 37201; do
+    local taken=""
+    for port in $(seq "$base" $((base + 4))); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && taken=1
+    done
+    [ -z "$taken" ] && break
+  done
+  dir=$(mktemp -d /tmp/cacheback-sentinel.XXXXXX)
+  log "starting a Redis Sentinel group on ports $base-$((base + 4))"
+  for port in "$base" $((base + 1)); do
+    mkdir -p "$dir/$port"
+    local replica_of=()
+    [ "$port" != "$base" ] && replica_of=(--replicaof 127.0.0.1 "$base")
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --dir "$dir/$port" --logfile "$dir/$port/log" "${replica_of[@]}" &
+    pids+=($!)
+  done
+  wait_for "Sentinel master $base" redis-cli -p "$base" ping
+  wait_for "Sentinel replica $((base + 1))" sh -c \
+    "redis-cli -p $((base + 1)) info replication | grep -q master_link_status:up"
+  local sentinels=""
+  for port in $(seq $((base + 2)) $((base + 4))); do
+    mkdir -p "$dir/$port"
+    # Sentinels rewrite their file: each has its own, in the run's directory.
+    cat >"$dir/$port/sentinel.conf" <<CONF
+port $port
+bind 127.0.0.1
+dir $dir/$port
+logfile $dir/$port/log
+sentinel monitor cacheback 127.0.0.1 $base 2
+sentinel down-after-milliseconds cacheback 1000
+sentinel failover-timeout cacheback 5000
+sentinel parallel-syncs cacheback 1
+CONF
+    redis-server "$dir/$port/sentinel.conf" --sentinel &
+    pids+=($!)
+    sentinels="${sentinels:+$sentinels,}127.0.0.1:$port"
+  done
+  SENTINEL_PIDS="${pids[*]}"
+  SENTINEL_DIR="$dir"
+  SENTINEL_BASE="$base"
+  for port in $(seq $((base + 2)) $((base + 4))); do
+    # Each sentinel knows the master, the replica and the two other sentinels.
+    wait_for "Sentinel $port" sh -c \
+      "redis-cli -p $port sentinel master cacheback | tr -d '\r' | grep -A1 -x num-other-sentinels | tail -1 | grep -qx 2"
+    wait_for "Sentinel $port sees the replica" sh -c \
+      "redis-cli -p $port sentinel master cacheback | tr -d '\r' | grep -A1 -x num-slaves | tail -1 | grep -qx 1"
+  done
+  export CACHEBACK_TEST_REDIS_SENTINEL="cacheback@$sentinels"
+}
+
+stop_redis_sentinel() {
+  if [ -n "${SENTINEL_PIDS:-}" ]; then
+    # shellcheck disable=SC2086
+    kill $SENTINEL_PIDS 2>/dev/null || true
+    # shellcheck disable=SC2086
+    wait $SENTINEL_PIDS 2>/dev/null || true
+    for port in $(seq "$SENTINEL_BASE" $((SENTINEL_BASE + 4))); do
+      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    done
+    rm -rf "$SENTINEL_DIR"
+  fi
+}
+
+# The private servers of a run (a Cluster and a Sentinel group), stopped
+# together when the calling script exits however it exits.
+stop_private_redis() {
+  stop_redis_cluster
+  stop_redis_sentinel
+}

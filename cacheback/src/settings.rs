@@ -230,8 +230,13 @@ impl Provided {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SidekiqSettings {
-    /// The Redis URL of the queues.
+    /// The Redis URL of the queues; required unless `sentinel` is given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
+    /// The Redis Sentinel group whose master holds the queues (none by
+    /// default), in place of `url`.
+    #[serde(default, skip_serializing_if = "SentinelGroup::is_empty")]
+    pub sentinel: SentinelGroup,
     /// The queues a worker runs, highest priority first; the first is where
     /// jobs without a queue go.
     #[serde(default = "default_queues")]
@@ -333,16 +338,20 @@ pub enum CacheConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_capacity: Option<u64>,
     },
-    /// A [`RedisStore`]: on one server (`url`) or on a Redis Cluster
-    /// (`cluster`), one of the two.
+    /// A [`RedisStore`]: on one server (`url`), on a Redis Cluster
+    /// (`cluster`) or on the master of a Sentinel group (`sentinel`), one of
+    /// the three.
     Redis {
         /// The Redis URL, e.g. `redis://127.0.0.1:6379/0`; required unless
-        /// `cluster` is given.
+        /// `cluster` or `sentinel` is given.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         url: String,
         /// The seed nodes of a Redis Cluster (none by default).
         #[serde(default, skip_serializing_if = "ClusterNodes::is_empty")]
         cluster: ClusterNodes,
+        /// A Redis Sentinel group (none by default).
+        #[serde(default, skip_serializing_if = "SentinelGroup::is_empty")]
+        sentinel: SentinelGroup,
         /// The key prefix (default `cacheback:`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key_prefix: Option<String>,
@@ -421,6 +430,92 @@ impl<'de> Deserialize<'de> for ClusterNodes {
             Form::Text(text) => text.split(',').map(str::trim).map(str::to_owned).collect(),
         };
         Ok(Self(nodes.into_iter().filter(|node| !node.is_empty()).collect()))
+    }
+}
+
+/// A Redis Sentinel group (`sentinel:` under a Redis cache or `sidekiq`):
+/// the name its sentinels know the master by, and their addresses. Written
+/// `<master>@<host:port>,<host:port>...` (as an environment variable holds
+/// it), or as `master:` and a `sentinels:` list; an empty string is none.
+///
+/// ```
+/// use cacheback::settings::SentinelGroup;
+/// let group: SentinelGroup =
+///     serde_json::from_value(serde_json::json!("mymaster@127.0.0.1:26391, 127.0.0.1:26392")).unwrap();
+/// assert_eq!(group.master, "mymaster");
+/// assert_eq!(group.sentinels, ["127.0.0.1:26391", "127.0.0.1:26392"]);
+/// let listed: SentinelGroup = serde_json::from_value(serde_json::json!(
+///     {"master": "mymaster", "sentinels": ["127.0.0.1:26391"]}
+/// )).unwrap();
+/// assert_eq!(listed.sentinels.len(), 1);
+/// assert!(serde_json::from_value::<SentinelGroup>(serde_json::json!("")).unwrap().is_empty());
+/// assert!(serde_json::from_value::<SentinelGroup>(serde_json::json!("127.0.0.1:26391")).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SentinelGroup {
+    /// The name the sentinels know the master by (`sentinel monitor <name> ...`).
+    pub master: String,
+    /// The sentinels, as `host:port` or `redis://` URLs.
+    pub sentinels: Vec<String>,
+}
+
+impl SentinelGroup {
+    /// Whether no group is given.
+    ///
+    /// ```
+    /// assert!(cacheback::settings::SentinelGroup::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.master.is_empty() && self.sentinels.is_empty()
+    }
+}
+
+impl std::str::FromStr for SentinelGroup {
+    type Err = String;
+
+    /// Parses `<master>@<host:port>,<host:port>...`; an empty string is no group.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        let Some((master, sentinels)) = text.split_once('@') else {
+            return Err(format!(
+                "`{text}` names no master: write `<master name>@<host:port>,<host:port>`"
+            ));
+        };
+        let sentinels: Vec<String> =
+            sentinels.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if master.trim().is_empty() || sentinels.is_empty() {
+            return Err(format!(
+                "`{text}` needs a master name and at least one sentinel: `<master name>@<host:port>,<host:port>`"
+            ));
+        }
+        Ok(Self { master: master.trim().to_owned(), sentinels })
+    }
+}
+
+impl<'de> Deserialize<'de> for SentinelGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Listed {
+            master: String,
+            sentinels: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Listed(Listed),
+        }
+        match Form::deserialize(deserializer)? {
+            Form::Text(text) => text.parse().map_err(serde::de::Error::custom),
+            Form::Listed(Listed { master, sentinels }) if !master.is_empty() && !sentinels.is_empty() => {
+                Ok(Self { master, sentinels })
+            }
+            Form::Listed(_) => Err(serde::de::Error::custom("a Sentinel group needs a master name and at least one sentinel")),
+        }
     }
 }
 
@@ -682,6 +777,22 @@ impl SidekiqSettings {
                 message: crate::queue::sidekiq::NOT_ON_A_CLUSTER.to_owned(),
             });
         }
+        match (self.url.is_empty(), self.sentinel.is_empty()) {
+            (true, true) => {
+                return Err(Error::Config {
+                    key: format!("{CONFIG_PATH}.sidekiq.url"),
+                    message: "required: the Redis URL of the queues (or `sentinel`: a Redis Sentinel group)"
+                        .to_owned(),
+                });
+            }
+            (false, false) => {
+                return Err(Error::Config {
+                    key: format!("{CONFIG_PATH}.sidekiq.sentinel"),
+                    message: "give `url` (one server) or `sentinel` (a Sentinel group), not both".to_owned(),
+                });
+            }
+            _ => {}
+        }
         if self.queues.is_empty() || self.queues.iter().any(String::is_empty) {
             return Err(Error::Config {
                 key: format!("{CONFIG_PATH}.sidekiq.queues"),
@@ -707,7 +818,12 @@ impl SidekiqSettings {
     ///
     /// [`Error::Config`] naming `sidekiq.url` when its Redis cannot be reached.
     pub async fn queue(&self) -> Result<SidekiqQueue, Error> {
-        let mut queue = SidekiqQueue::builder(self.url.clone())
+        self.check()?;
+        let queue = match self.sentinel.is_empty() {
+            true => SidekiqQueue::builder(self.url.clone()),
+            false => SidekiqQueue::sentinel_builder(self.sentinel.master.clone(), self.sentinel.sentinels.clone()),
+        };
+        let mut queue = queue
             .default_queue(self.queues.first().map_or(crate::queue::sidekiq::DEFAULT_QUEUE, String::as_str))
             .default_retry(self.retry)
             .timestamps(self.timestamps)
@@ -726,7 +842,15 @@ impl SidekiqSettings {
     /// `sidekiq.url` cannot be reached.
     pub async fn worker(&self, cache: Cacheback) -> Result<SidekiqWorker, Error> {
         self.check()?;
-        SidekiqWorker::builder(cache, self.url.clone())
+        let worker = match self.sentinel.is_empty() {
+            true => SidekiqWorker::builder(cache, self.url.clone()),
+            false => SidekiqWorker::sentinel_builder(
+                cache,
+                self.sentinel.master.clone(),
+                self.sentinel.sentinels.clone(),
+            ),
+        };
+        worker
             .queues(self.queues.clone())
             .concurrency(self.concurrency)
             .shutdown_timeout(Duration::from_secs(self.shutdown_timeout_secs))
@@ -739,7 +863,8 @@ impl SidekiqSettings {
     }
 
     fn url_error(&self, error: impl std::fmt::Display) -> Error {
-        Error::Config { key: format!("{CONFIG_PATH}.sidekiq.url"), message: error.to_string() }
+        let at = if self.sentinel.is_empty() { "url" } else { "sentinel" };
+        Error::Config { key: format!("{CONFIG_PATH}.sidekiq.{at}"), message: error.to_string() }
     }
 }
 
@@ -789,22 +914,27 @@ impl CacheConfig {
                 }
                 builder.store(alias, store.build())
             }
-            CacheConfig::Redis { url, cluster, key_prefix, timeout_ms, local } => {
-                let (mut store, at) = match (url.is_empty(), cluster.is_empty()) {
-                    (true, false) => (RedisStore::cluster_builder(cluster.0.clone()), "cluster"),
-                    (false, true) => (RedisStore::builder(url.clone()), "url"),
-                    (true, true) => {
+            CacheConfig::Redis { url, cluster, sentinel, key_prefix, timeout_ms, local } => {
+                let (mut store, at) = match (!url.is_empty(), !cluster.is_empty(), !sentinel.is_empty()) {
+                    (true, false, false) => (RedisStore::builder(url.clone()), "url"),
+                    (false, true, false) => (RedisStore::cluster_builder(cluster.0.clone()), "cluster"),
+                    (false, false, true) => (
+                        RedisStore::sentinel_builder(sentinel.master.clone(), sentinel.sentinels.clone()),
+                        "sentinel",
+                    ),
+                    (false, false, false) => {
                         return Err(Error::Config {
                             key: key("url"),
-                            message:
-                                "required: the Redis URL (or `cluster`: the seed nodes of a Redis Cluster)"
-                                    .to_owned(),
+                            message: "required: the Redis URL (or `cluster`: the seed nodes of a Redis \
+                                      Cluster, or `sentinel`: a Redis Sentinel group)"
+                                .to_owned(),
                         });
                     }
-                    (false, false) => {
+                    _ => {
                         return Err(Error::Config {
-                            key: key("cluster"),
-                            message: "give `url` (one server) or `cluster` (a Redis Cluster), not both"
+                            key: key(if sentinel.is_empty() { "cluster" } else { "sentinel" }),
+                            message: "give one of `url` (one server), `cluster` (a Redis Cluster) and \
+                                      `sentinel` (a Sentinel group)"
                                 .to_owned(),
                         });
                     }

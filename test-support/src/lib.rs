@@ -76,3 +76,26 @@ pub fn redis_cluster_nodes() -> Vec<String> {
     );
     nodes
 }
+
+/// The test Redis Sentinel group: its master's name and its sentinels'
+/// `host:port`, from `CACHEBACK_TEST_REDIS_SENTINEL`
+/// (`<master>@<host:port>,...`), which `scripts/test` sets when it starts the
+/// group (one master, one replica, three sentinels, on private ports).
+///
+/// # Panics
+///
+/// When the variable is unset or malformed: a test that needs the group
+/// fails loudly, it never skips.
+pub fn redis_sentinel() -> (String, Vec<String>) {
+    let group = std::env::var("CACHEBACK_TEST_REDIS_SENTINEL").unwrap_or_default();
+    let parsed = group.split_once('@').map(|(master, sentinels)| {
+        (master.to_owned(), sentinels.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+    });
+    match parsed {
+        Some((master, sentinels)) if !master.is_empty() && !sentinels.is_empty() => (master, sentinels),
+        _ => panic!(
+            "this test needs a Redis Sentinel group: `scripts/test` starts one (or set \
+             CACHEBACK_TEST_REDIS_SENTINEL to `<master name>@<host:port>,<host:port>`), got `{group}`"
+        ),
+    }
+}

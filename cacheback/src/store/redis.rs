@@ -6,7 +6,7 @@ use redis::AsyncCommands;
 
 use super::{CacheStore, Representation, StoredValue};
 use crate::clock::Timestamp;
-use crate::connection::RedisConnection;
+use crate::connection::{RedisConnection, Target};
 use crate::error::StoreError;
 
 /// The default key prefix of a [`RedisStore`].
@@ -95,6 +95,27 @@ impl RedisStore {
         }
     }
 
+    /// Configures a store on the master that the `sentinels` (`host:port`
+    /// or `redis://` URLs) of a Redis Sentinel group know as `master`,
+    /// followed through failovers: the sentinels are asked again when a
+    /// request fails on the connection or as on a demoted master
+    /// (`READONLY`), and when they announce `+switch-master`.
+    ///
+    /// ```
+    /// let builder = cacheback::store::RedisStore::sentinel_builder("mymaster", ["127.0.0.1:26379", "127.0.0.1:26380"]);
+    /// # let _ = builder;
+    /// ```
+    pub fn sentinel_builder(
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            target: Target::sentinel(master, sentinels),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: crate::connection::DEFAULT_TIMEOUT,
+        }
+    }
+
     /// The key prefix.
     ///
     /// ```no_run
@@ -141,22 +162,6 @@ pub struct RedisStoreBuilder {
     timeout: Duration,
 }
 
-/// Where a store's Redis is.
-#[derive(Debug, Clone)]
-enum Target {
-    Url(String),
-    Cluster(Vec<String>),
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Url(url) => f.write_str(url),
-            Self::Cluster(nodes) => write!(f, "cluster {}", nodes.join(",")),
-        }
-    }
-}
-
 impl RedisStoreBuilder {
     /// The prefix of every key this store writes (default `cacheback:`). Must not be empty.
     #[must_use]
@@ -180,14 +185,18 @@ impl RedisStoreBuilder {
                 "the key prefix must not be empty: clear() removes the keys under it",
             ));
         }
-        let conn = match &self.target {
-            Target::Url(url) => crate::connection::connect(url, self.timeout).await,
+        match &self.target {
             Target::Cluster(nodes) if nodes.is_empty() => {
                 return Err(StoreError::new("a Redis Cluster needs at least one seed node"));
             }
-            Target::Cluster(nodes) => crate::connection::connect_cluster(nodes, self.timeout).await,
+            Target::Sentinel { sentinels, .. } if sentinels.is_empty() => {
+                return Err(StoreError::new("a Redis Sentinel group needs at least one sentinel"));
+            }
+            _ => {}
         }
-        .map_err(|(message, e)| StoreError::with_source(message, e))?;
+        let conn = crate::connection::connect(&self.target, self.timeout)
+            .await
+            .map_err(|(message, e)| StoreError::with_source(message, e))?;
         Ok(RedisStore { conn, prefix: self.prefix, url: self.target.to_string() })
     }
 }

@@ -20,7 +20,9 @@ pub fn at(minutes_past_14: u32) -> f64 {
 
 /// The Redis the tests use, and free ports: shared with the benchmarks and
 /// the sandbox's tests.
-pub use cacheback_test_support::{free_port, postgres_url, redis_cluster_nodes, redis_url, sqlite_url};
+pub use cacheback_test_support::{
+    free_port, postgres_url, redis_cluster_nodes, redis_sentinel, redis_url, sqlite_url,
+};
 
 static PREFIXES: AtomicUsize = AtomicUsize::new(0);
 
@@ -39,6 +41,14 @@ pub async fn cluster_store(prefix: &str) -> RedisStore {
     let nodes = redis_cluster_nodes();
     RedisStore::cluster_builder(nodes.clone()).key_prefix(prefix).connect().await.unwrap_or_else(|e| {
         panic!("these tests need the Redis Cluster of {nodes:?} (`scripts/test` starts it): {e}")
+    })
+}
+
+/// A store on the master of the test Redis Sentinel group under `prefix`.
+pub async fn sentinel_store(prefix: &str) -> RedisStore {
+    let (master, sentinels) = redis_sentinel();
+    RedisStore::sentinel_builder(&master, sentinels.clone()).key_prefix(prefix).connect().await.unwrap_or_else(|e| {
+        panic!("these tests need the Redis Sentinel group {master}@{sentinels:?} (`scripts/test` starts it): {e}")
     })
 }
 
@@ -70,6 +80,8 @@ pub enum Backend {
     Redis,
     /// A Redis store on the test Redis Cluster.
     Cluster,
+    /// A Redis store on the master of the test Sentinel group.
+    Sentinel,
     /// A database store on the test PostgreSQL.
     #[cfg(feature = "sea-orm")]
     Postgres,
@@ -322,6 +334,10 @@ impl FixtureBuilder {
                 Arc::new(cluster_store(&format!("{prefix}default:")).await),
                 Arc::new(cluster_store(&format!("{prefix}secondary:")).await),
             ),
+            Backend::Sentinel => (
+                Arc::new(sentinel_store(&format!("{prefix}default:")).await),
+                Arc::new(sentinel_store(&format!("{prefix}secondary:")).await),
+            ),
             #[cfg(feature = "sea-orm")]
             database => (
                 Arc::new(database_store(database, &prefix, &format!("{prefix}default:")).await),
@@ -382,6 +398,10 @@ macro_rules! on_every_store_mt {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
               async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
         }
+        mod sentinel {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Sentinel).await })*
+        }
         #[cfg(feature = "sea-orm")]
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,6 +428,9 @@ macro_rules! on_every_store {
         mod cluster {
             $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
         }
+        mod sentinel {
+            $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Sentinel).await })*
+        }
         #[cfg(feature = "sea-orm")]
         mod postgres {
             $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
@@ -431,6 +454,10 @@ macro_rules! on_every_shared_store {
         mod cluster {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
               async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
+        }
+        mod sentinel {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Sentinel).await })*
         }
         #[cfg(feature = "sea-orm")]
         mod postgres {
@@ -548,6 +575,7 @@ pub async fn store_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
         Backend::Memory => Arc::new(MemoryStore::new()),
         Backend::Redis => Arc::new(redis_store(&unique_prefix(label)).await),
         Backend::Cluster => Arc::new(cluster_store(&unique_prefix(label)).await),
+        Backend::Sentinel => Arc::new(sentinel_store(&unique_prefix(label)).await),
         #[cfg(feature = "sea-orm")]
         database => {
             let prefix = unique_prefix(label);
@@ -562,6 +590,7 @@ pub async fn yielding_on(backend: Backend, label: &str) -> Arc<dyn CacheStore> {
         Backend::Memory => Arc::new(Yielding(MemoryStore::new())),
         Backend::Redis => Arc::new(Yielding(redis_store(&unique_prefix(label)).await)),
         Backend::Cluster => Arc::new(Yielding(cluster_store(&unique_prefix(label)).await)),
+        Backend::Sentinel => Arc::new(Yielding(sentinel_store(&unique_prefix(label)).await)),
         #[cfg(feature = "sea-orm")]
         database => {
             let prefix = unique_prefix(label);

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{DEFAULT_QUEUE, Message, REFRESH_CLASS, Timestamps};
-use crate::connection::RedisConnection;
+use crate::connection::{RedisConnection, Target};
 use crate::error::QueueError;
 use crate::queue::{RefreshPayload, RefreshQueue};
 use crate::task::{Retry, TaskOptions};
@@ -29,7 +29,7 @@ use crate::task::{Retry, TaskOptions};
 #[derive(Clone)]
 pub struct SidekiqQueue {
     pub(super) conn: RedisConnection,
-    url: String,
+    target: Target,
     default_queue: String,
     default_retry: Retry,
     per_job: HashMap<String, TaskOptions>,
@@ -39,7 +39,7 @@ pub struct SidekiqQueue {
 impl std::fmt::Debug for SidekiqQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SidekiqQueue")
-            .field("url", &self.url)
+            .field("target", &self.target.to_string())
             .field("default_queue", &self.default_queue)
             .field("timestamps", &self.timestamps)
             .finish()
@@ -59,7 +59,7 @@ impl std::fmt::Debug for SidekiqQueue {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SidekiqQueueBuilder {
-    url: String,
+    target: Target,
     default_queue: String,
     default_retry: Retry,
     per_job: HashMap<String, TaskOptions>,
@@ -70,14 +70,23 @@ pub struct SidekiqQueueBuilder {
 impl SidekiqQueue {
     /// Configures a queue on the Redis at `url`.
     pub fn builder(url: impl Into<String>) -> SidekiqQueueBuilder {
-        SidekiqQueueBuilder {
-            url: url.into(),
-            default_queue: DEFAULT_QUEUE.to_owned(),
-            default_retry: super::DEFAULT_RETRY,
-            per_job: HashMap::new(),
-            timeout: crate::connection::DEFAULT_TIMEOUT,
-            timestamps: Timestamps::default(),
-        }
+        SidekiqQueueBuilder::new(Target::Url(url.into()))
+    }
+
+    /// Configures a queue on the master that the `sentinels` (`host:port`
+    /// or `redis://` URLs) of a Redis Sentinel group know as `master`,
+    /// followed through failovers (as
+    /// [`RedisStore::sentinel_builder`](crate::store::RedisStore::sentinel_builder)'s).
+    ///
+    /// ```
+    /// let builder = cacheback::queue::sidekiq::SidekiqQueue::sentinel_builder("mymaster", ["127.0.0.1:26379"]);
+    /// # let _ = builder;
+    /// ```
+    pub fn sentinel_builder(
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> SidekiqQueueBuilder {
+        SidekiqQueueBuilder::new(Target::sentinel(master, sentinels))
     }
 
     /// The queue of jobs without options.
@@ -105,6 +114,17 @@ impl SidekiqQueue {
 }
 
 impl SidekiqQueueBuilder {
+    fn new(target: Target) -> Self {
+        SidekiqQueueBuilder {
+            target,
+            default_queue: DEFAULT_QUEUE.to_owned(),
+            default_retry: super::DEFAULT_RETRY,
+            per_job: HashMap::new(),
+            timeout: crate::connection::DEFAULT_TIMEOUT,
+            timestamps: Timestamps::default(),
+        }
+    }
+
     /// The queue of jobs that name none (default `cacheback`).
     #[must_use]
     pub fn default_queue(mut self, queue: impl Into<String>) -> Self {
@@ -148,10 +168,10 @@ impl SidekiqQueueBuilder {
 
     /// Connects.
     pub async fn connect(self) -> Result<SidekiqQueue, QueueError> {
-        let conn = connect(&self.url, self.timeout).await?;
+        let conn = connect(&self.target, self.timeout).await?;
         Ok(SidekiqQueue {
             conn,
-            url: self.url,
+            target: self.target,
             default_queue: self.default_queue,
             default_retry: self.default_retry,
             per_job: self.per_job,
@@ -160,17 +180,17 @@ impl SidekiqQueueBuilder {
     }
 }
 
-/// Connects to the queues' Redis at `url`, refusing a node of a Redis
+/// Connects to the queues' Redis at `target`, refusing a node of a Redis
 /// Cluster ([`NOT_ON_A_CLUSTER`](super::NOT_ON_A_CLUSTER)).
-pub(super) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnection, QueueError> {
-    let mut conn = crate::connection::connect(url, timeout)
+pub(super) async fn connect(target: &Target, timeout: Duration) -> Result<RedisConnection, QueueError> {
+    let mut conn = crate::connection::connect(target, timeout)
         .await
         .map_err(|(message, e)| QueueError::with_source(message, e))?;
     // An `INFO` the server refuses (an ACL) proves nothing either way.
     let info: Option<String> = redis::cmd("INFO").arg("cluster").query_async(&mut conn).await.ok();
     if info.is_some_and(|info| info.lines().any(|line| line.trim() == "cluster_enabled:1")) {
         return Err(QueueError::new(format!(
-            "`{url}` is a node of a Redis Cluster: {}",
+            "`{target}` is a node of a Redis Cluster: {}",
             super::NOT_ON_A_CLUSTER
         )));
     }
@@ -203,7 +223,7 @@ impl RefreshQueue for SidekiqQueue {
 
     async fn ping(&self) -> Result<(), QueueError> {
         let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await.map_err(|e| {
-            QueueError::with_source(format!("Sidekiq Redis at `{}` does not answer", self.url), e)
+            QueueError::with_source(format!("Sidekiq Redis at `{}` does not answer", self.target), e)
         })?;
         Ok(())
     }

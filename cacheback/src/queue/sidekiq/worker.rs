@@ -12,7 +12,7 @@ use super::{
     DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE, DEFAULT_SHUTDOWN_TIMEOUT, Message,
     REFRESH_CLASS,
 };
-use crate::connection::RedisConnection;
+use crate::connection::{RedisConnection, Target};
 use crate::error::{Error, QueueError};
 use crate::queue::{Performer, RefreshPayload};
 use crate::telemetry;
@@ -78,7 +78,7 @@ pub struct SidekiqWorker {
 struct Inner {
     performer: Arc<dyn Performer>,
     process: Process,
-    url: String,
+    target: Target,
     conn: RedisConnection,
     queues: Vec<String>,
     concurrency: usize,
@@ -90,7 +90,7 @@ struct Inner {
 impl std::fmt::Debug for SidekiqWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SidekiqWorker")
-            .field("url", &self.inner.url)
+            .field("target", &self.inner.target.to_string())
             .field("queues", &self.inner.queues)
             .field("concurrency", &self.inner.concurrency)
             .finish()
@@ -111,7 +111,7 @@ impl std::fmt::Debug for SidekiqWorker {
 /// ```
 pub struct SidekiqWorkerBuilder {
     performer: Arc<dyn Performer>,
-    url: String,
+    target: Target,
     queues: Vec<String>,
     concurrency: usize,
     shutdown_timeout: Duration,
@@ -123,7 +123,7 @@ pub struct SidekiqWorkerBuilder {
 impl std::fmt::Debug for SidekiqWorkerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SidekiqWorkerBuilder")
-            .field("url", &self.url)
+            .field("target", &self.target.to_string())
             .field("queues", &self.queues)
             .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
@@ -193,14 +193,14 @@ impl SidekiqWorkerBuilder {
         if self.queues.is_empty() {
             return Err(QueueError::new("a Sidekiq worker needs at least one queue"));
         }
-        let mut conn = connect(&self.url, self.timeout).await?;
+        let mut conn = connect(&self.target, self.timeout).await?;
         let process = Process::new(&self.queues, self.concurrency, self.heartbeat_lifespan);
         process::recover(&mut conn, &process.identity).await?;
         Ok(SidekiqWorker {
             inner: Arc::new(Inner {
                 performer: self.performer,
                 process,
-                url: self.url,
+                target: self.target,
                 conn,
                 queues: self.queues,
                 concurrency: self.concurrency,
@@ -234,9 +234,34 @@ impl SidekiqWorker {
     /// `performer`: a [`Cacheback`](crate::Cacheback), which runs its
     /// registered jobs.
     pub fn builder(performer: impl Performer, url: impl Into<String>) -> SidekiqWorkerBuilder {
+        Self::builder_for(performer, Target::Url(url.into()))
+    }
+
+    /// Configures a worker running refreshes from the master that the
+    /// `sentinels` (`host:port` or `redis://` URLs) of a Redis Sentinel group
+    /// know as `master`, followed through failovers (as
+    /// [`RedisStore::sentinel_builder`](crate::store::RedisStore::sentinel_builder)'s):
+    /// a fetch cut short by the master's demotion asks the sentinels and
+    /// fetches from the new master.
+    ///
+    /// ```
+    /// # fn build(cache: cacheback::Cacheback) {
+    /// let builder = cacheback::queue::sidekiq::SidekiqWorker::sentinel_builder(cache, "mymaster", ["127.0.0.1:26379"]);
+    /// # let _ = builder;
+    /// # }
+    /// ```
+    pub fn sentinel_builder(
+        performer: impl Performer,
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> SidekiqWorkerBuilder {
+        Self::builder_for(performer, Target::sentinel(master, sentinels))
+    }
+
+    fn builder_for(performer: impl Performer, target: Target) -> SidekiqWorkerBuilder {
         SidekiqWorkerBuilder {
             performer: Arc::new(performer),
-            url: url.into(),
+            target,
             queues: vec![DEFAULT_QUEUE.to_owned()],
             concurrency: DEFAULT_CONCURRENCY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -443,7 +468,7 @@ impl Inner {
                 // Without a deadline of its own: the response timeout (at least
                 // FETCH_MIN_RESPONSE_TIMEOUT) counts from when the BLMOVE is sent,
                 // so waiting for a reconnection never cuts a fetch short.
-                None => match connect(&self.url, self.timeout.max(FETCH_MIN_RESPONSE_TIMEOUT)).await {
+                None => match connect(&self.target, self.timeout.max(FETCH_MIN_RESPONSE_TIMEOUT)).await {
                     Ok(c) => conn.insert(c.without_deadline()),
                     Err(err) => {
                         tracing::error!(target: "cacheback", error = %err, "Sidekiq fetcher cannot connect; retrying");

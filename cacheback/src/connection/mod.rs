@@ -1,8 +1,10 @@
 //! The one way cacheback opens Redis: a reconnecting connection whose every
 //! request (and the connecting itself) returns within its timeout, shared by
-//! the Redis store and the Sidekiq queue and worker; to one server, or to a
+//! the Redis store and the Sidekiq queue and worker; to one server, to a
 //! Redis Cluster (`redis`'s `cluster-async` client, which routes each command
-//! by its keys' slots, follows `MOVED`/`ASK` and refreshes its slot map).
+//! by its keys' slots, follows `MOVED`/`ASK` and refreshes its slot map), or
+//! to the master of a Sentinel group, followed through failovers
+//! ([`sentinel`]).
 //!
 //! # Why this is hand-written
 //!
@@ -23,7 +25,10 @@
 //! manager reconnects in between, and the retry awaits that reconnection), so
 //! the first request after an outage goes through.
 
-use std::time::Duration;
+mod sentinel;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
@@ -72,6 +77,41 @@ enum Link {
     /// A Redis Cluster: the crate's client reconnects, follows redirections
     /// and retries by itself, so a request is sent once, under the deadline.
     Cluster(ClusterConnection),
+    /// The master of a Sentinel group: a manager on it, replaced when the
+    /// sentinels name another (a request failing as on a demoted master is
+    /// retried once, on the master they name then).
+    Sentinel(Arc<sentinel::SentinelLink>),
+}
+
+/// Where a connection goes: what the stores' and queues' builders were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// One server's URL.
+    Url(String),
+    /// A Redis Cluster's seed nodes' URLs.
+    Cluster(Vec<String>),
+    /// The master the `sentinels` (`host:port` or URLs) know as `master`.
+    Sentinel { master: String, sentinels: Vec<String> },
+}
+
+impl Target {
+    /// The master the `sentinels` know as `master`.
+    pub(crate) fn sentinel(
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self::Sentinel { master: master.into(), sentinels: sentinels.into_iter().map(Into::into).collect() }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(url) => f.write_str(url),
+            Self::Cluster(nodes) => write!(f, "cluster {}", nodes.join(",")),
+            Self::Sentinel { master, sentinels } => write!(f, "sentinel {master}@{}", sentinels.join(",")),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -133,7 +173,7 @@ impl RedisConnection {
             Link::Cluster(cluster) => {
                 bounded(self.timeout, cluster.route_command(cmd.clone(), RoutingInfo::SingleNode(node))).await
             }
-            Link::Single(_) => self.req_packed_command(cmd).await,
+            Link::Single(_) | Link::Sentinel(_) => self.req_packed_command(cmd).await,
         }
     }
 }
@@ -144,6 +184,19 @@ impl ConnectionLike for RedisConnection {
             Link::Single(manager) => manager,
             Link::Cluster(cluster) => {
                 return Box::pin(bounded(self.timeout, cluster.req_packed_command(cmd)));
+            }
+            Link::Sentinel(link) => {
+                let link = Arc::clone(link);
+                return Box::pin(bounded(self.timeout, async move {
+                    let started = Instant::now();
+                    match link.manager().send_packed_command(cmd).await {
+                        Err(err) if is_connection_error(&err) || sentinel::is_demoted(&err) => {
+                            following(&link, &err, started).await;
+                            link.manager().send_packed_command(cmd).await
+                        }
+                        done => done,
+                    }
+                }));
             }
         };
         Box::pin(bounded(self.timeout, async move {
@@ -168,6 +221,19 @@ impl ConnectionLike for RedisConnection {
             Link::Cluster(cluster) => {
                 return Box::pin(bounded(self.timeout, cluster.req_packed_commands(pipeline, offset, count)));
             }
+            Link::Sentinel(link) => {
+                let link = Arc::clone(link);
+                return Box::pin(bounded(self.timeout, async move {
+                    let started = Instant::now();
+                    match link.manager().send_packed_commands(pipeline, offset, count).await {
+                        Err(err) if is_connection_error(&err) || sentinel::is_demoted(&err) => {
+                            following(&link, &err, started).await;
+                            link.manager().send_packed_commands(pipeline, offset, count).await
+                        }
+                        done => done,
+                    }
+                }));
+            }
         };
         Box::pin(bounded(self.timeout, async move {
             match manager.send_packed_commands(pipeline, offset, count).await {
@@ -183,6 +249,7 @@ impl ConnectionLike for RedisConnection {
     fn get_db(&self) -> i64 {
         match &self.link {
             Link::Single(manager) => manager.get_db(),
+            Link::Sentinel(link) => link.manager().get_db(),
             Link::Cluster(_) => 0,
         }
     }
@@ -205,6 +272,17 @@ fn retrying(err: &RedisError) {
     tracing::debug!(target: "cacheback", error = %err, "Redis connection broken; retrying once on a new one");
 }
 
+/// A request to a Sentinel group's master failed with `err`: asks the
+/// sentinels where the master is (unless a request failing since `started`
+/// just did), before the request is retried on the master they name.
+async fn following(link: &sentinel::SentinelLink, err: &RedisError, started: Instant) {
+    tracing::debug!(target: "cacheback", error = %err, "Redis request to a Sentinel group's master failed; asking the sentinels, then retrying once");
+    if let Err(err) = link.resolve(started).await {
+        tracing::debug!(target: "cacheback", error = %err, "The sentinels named no reachable master");
+    }
+}
+
+
 /// Whether `err` means the connection is broken (and the manager is
 /// replacing it), so that the request may go through on the next one.
 fn is_connection_error(err: &RedisError) -> bool {
@@ -218,26 +296,44 @@ fn timed_out(timeout: Duration) -> RedisError {
         .into()
 }
 
-/// Connects to `url`, within `timeout` overall; every request of the
+/// Connects to `target`, within `timeout` overall; every request of the
 /// connection then returns within `timeout` too (see [`RedisConnection`]).
 /// On error, returns what failed (for the caller's message) and why.
-pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnection, (String, RedisError)> {
-    let client = redis::Client::open(url).map_err(|e| (format!("invalid Redis URL `{url}`"), e))?;
-    // Each connection attempt and each response is bounded by `timeout` too,
-    // so nothing the deadline gave up on lingers longer than that.
-    //
-    // No reconnect retries in the manager: a reconnect is one attempt. When it
-    // fails, its (I/O) error makes the next request start a new one, which
-    // that request's retry awaits. So while Redis is down a request fails over
-    // as soon as its connection is refused, rather than waiting out attempts
-    // and backoff sleeps (or, with endless retries, its whole timeout on a
-    // reconnect that cannot succeed); and the first request after Redis
-    // returns connects, instead of getting the outage's error back.
-    let config = ConnectionManagerConfig::new()
+pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<RedisConnection, (String, RedisError)> {
+    match target {
+        Target::Url(url) => connect_url(url, timeout).await,
+        Target::Cluster(nodes) => connect_cluster(nodes, timeout).await,
+        Target::Sentinel { master, sentinels } => {
+            let link = sentinel::connect(master, sentinels, timeout).await.map_err(|e| {
+                (format!("cannot connect to the master `{master}` of the sentinels `{}`", sentinels.join(",")), e)
+            })?;
+            Ok(RedisConnection { link: Link::Sentinel(link), timeout: Some(timeout) })
+        }
+    }
+}
+
+/// The manager settings of every connection to one server.
+///
+/// Each connection attempt and each response is bounded by `timeout` too,
+/// so nothing the deadline gave up on lingers longer than that.
+///
+/// No reconnect retries in the manager: a reconnect is one attempt. When it
+/// fails, its (I/O) error makes the next request start a new one, which
+/// that request's retry awaits. So while Redis is down a request fails over
+/// as soon as its connection is refused, rather than waiting out attempts
+/// and backoff sleeps (or, with endless retries, its whole timeout on a
+/// reconnect that cannot succeed); and the first request after Redis
+/// returns connects, instead of getting the outage's error back.
+fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
-        .set_number_of_retries(0);
-    let manager = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+        .set_number_of_retries(0)
+}
+
+async fn connect_url(url: &str, timeout: Duration) -> Result<RedisConnection, (String, RedisError)> {
+    let client = redis::Client::open(url).map_err(|e| (format!("invalid Redis URL `{url}`"), e))?;
+    let manager = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, manager_config(timeout)))
         .await
         .unwrap_or_else(|_| Err(timed_out(timeout)))
         .map_err(|e| (format!("cannot connect to Redis at `{url}`"), e))?;
@@ -247,7 +343,7 @@ pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<RedisConnect
 /// Connects to the Redis Cluster of the seed `nodes` (any of its nodes'
 /// URLs; the client discovers the rest), within `timeout` overall; each
 /// request then returns within `timeout` too. On error, as [`connect`].
-pub(crate) async fn connect_cluster(
+async fn connect_cluster(
     nodes: &[String],
     timeout: Duration,
 ) -> Result<RedisConnection, (String, RedisError)> {

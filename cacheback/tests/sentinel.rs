@@ -1,0 +1,196 @@
+//! What only a Redis Sentinel group asks of the store and the Sidekiq queue:
+//! the settings' `sentinel:`, and following the master through
+//! `SENTINEL FAILOVER` (reads, claims, enqueues and the worker's fetch).
+//! Everything the store does elsewhere runs on the group's master through
+//! `on_every_store!` (the `sentinel::` tests).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cacheback::Clock;
+use cacheback::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
+use cacheback::settings::Settings;
+use cacheback::store::{CacheStore, StoredValue};
+use common::*;
+use serde_json::json;
+
+/// The failover test swaps the group's master and replica: the others of
+/// this file run before or after it, not during.
+static TOPOLOGY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// The master's `host:port`, as the first sentinel that answers names it.
+fn master_address() -> String {
+    let (master, sentinels) = redis_sentinel();
+    for sentinel in &sentinels {
+        let asked = redis::Client::open(format!("redis://{sentinel}")).and_then(|c| c.get_connection()).and_then(
+            |mut c| redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(&master).query::<Vec<String>>(&mut c),
+        );
+        if let Ok(address) = asked {
+            return format!("{}:{}", address[0], address[1]);
+        }
+    }
+    panic!("no sentinel of {sentinels:?} answers");
+}
+
+fn on(address: &str) -> redis::Connection {
+    redis::Client::open(format!("redis://{address}")).unwrap().get_connection().unwrap()
+}
+
+/// `sentinel:` in the settings, as the `<master>@<host:port>,...` string an
+/// environment variable holds, for a cache and for the Sidekiq queue; the
+/// mistakes are refused naming their key.
+#[tokio::test]
+async fn settings_put_a_store_and_the_queue_behind_sentinels() {
+    let _topology = TOPOLOGY.read().await;
+    let (master, sentinels) = redis_sentinel();
+    let group = format!("{master}@{}", sentinels.join(","));
+    let queue = unique_prefix("sentinel-queue");
+    let settings = Settings::from_json(json!({
+        "caches": { "default": { "backend": "redis", "sentinel": group, "key_prefix": unique_prefix("settings") } },
+        "task_queue": "sidekiq",
+        "sidekiq": { "sentinel": group, "queues": [queue] },
+    }))
+    .unwrap();
+    let cache = settings.builder().await.unwrap().build().unwrap();
+    let store = cache.store("default").unwrap();
+    store.set("k", StoredValue::Encoded("[1.0]".into()), Duration::from_secs(60)).await.unwrap();
+    assert!(format!("{store:?}").contains("sentinel"), "{store:?}");
+    let written: Option<String> =
+        redis::cmd("GET").arg(format!("{}item:k", store_prefix(&format!("{store:?}")))).query(&mut on(&master_address())).unwrap();
+    assert_eq!(written.as_deref(), Some("[1.0]"), "the item is on the master the sentinels name");
+    store.clear().await.unwrap();
+    let worker = settings.sidekiq.as_ref().unwrap().worker(cache.clone()).await.unwrap();
+    assert_eq!(worker.queues(), [queue]);
+
+    let cases = [
+        (json!({ "backend": "redis", "url": redis_url(), "sentinel": group }), "caches.default.sentinel", "one of"),
+        (json!({ "backend": "redis", "sentinel": "127.0.0.1:26379" }), "caches.default", "names no master"),
+        (json!({ "backend": "redis", "sentinel": "nobody@127.0.0.1:1" }), "caches.default.sentinel", "cannot connect"),
+    ];
+    for (config, key, says) in cases {
+        let err = match Settings::from_json(json!({ "caches": { "default": config } })) {
+            Ok(settings) => settings.builder().await.unwrap_err().to_string(),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains(key) && err.contains(says), "{config}: {err}");
+    }
+    let both = Settings::from_json(json!({
+        "task_queue": "sidekiq", "sidekiq": { "url": redis_url(), "sentinel": group },
+    }))
+    .unwrap();
+    let err = both.builder().await.unwrap_err().to_string();
+    assert!(err.contains("initializers.cacheback.sidekiq.sentinel") && err.contains("not both"), "{err}");
+}
+
+/// The key prefix in a `RedisStore`'s `Debug` text.
+fn store_prefix(debug: &str) -> String {
+    debug.split("prefix: \"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+}
+
+/// `SENTINEL FAILOVER` under a stream of reads that find the item stale
+/// (claims, and enqueues onto the Sidekiq queue behind the same sentinels),
+/// with a Sidekiq worker fetching: no reader gets an error meanwhile (the
+/// usual fallbacks serve them), the store writes to the new master, the
+/// worker fetches from it, and the stale refreshes land again. The times
+/// that takes are printed (`cargo test -p cacheback --test sentinel -- --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_under_reads_enqueues_and_a_worker() {
+    let _topology = TOPOLOGY.write().await;
+    let (master, sentinels) = redis_sentinel();
+    let queue_name = unique_prefix("failover").replace(':', "-");
+    let queue = SidekiqQueue::sentinel_builder(&master, sentinels.clone())
+        .default_queue(&queue_name)
+        .connect()
+        .await
+        .unwrap();
+    let a = fixture(Backend::Sentinel).refresh_queue(queue).build().await;
+    let worker = SidekiqWorker::sentinel_builder(a.cache.clone(), &master, sentinels.clone())
+        .queues([queue_name.clone()])
+        .concurrency(2)
+        .connect()
+        .await
+        .unwrap();
+    let running = worker.start();
+    let param = ("failover".to_owned(),);
+    a.dummy().refresh(&param).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, job, clock, param) = (stop.clone(), a.dummy(), a.clock().clone(), param.clone());
+        tokio::spawn(async move {
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                clock.advance(Duration::from_secs(601)); // every read finds it stale
+                if let Err(err) = job.lookup(&param).await {
+                    errors.push(err.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            errors
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let old_master = master_address();
+    let started = Instant::now();
+    let at_failover = a.clock().now();
+    let mut sentinel = on(&sentinels[0]);
+    let _: () = redis::cmd("SENTINEL").arg("FAILOVER").arg(&master).query(&mut sentinel).unwrap();
+
+    // The store writes to the new master.
+    let store = a.cache.store("default").unwrap();
+    let prefix = format!("{}default:", a.prefix);
+    let written = loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "the store never wrote to a new master");
+        let new_master = master_address();
+        if new_master != old_master
+            && store.set("probe", StoredValue::Encoded("[2.0]".into()), Duration::from_secs(60)).await.is_ok()
+        {
+            let there: Option<String> =
+                redis::cmd("GET").arg(format!("{prefix}item:probe")).query(&mut on(&new_master)).unwrap();
+            if there.as_deref() == Some("[2.0]") {
+                break started.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The stale refreshes land again.
+    let refreshed = loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "no refresh landed after the failover");
+        if let Ok(Some(item)) = a.dummy().raw_get(&param).await
+            && item.fetched_at.is_some_and(|at| at > at_failover + 601.0)
+        {
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop.store(true, Ordering::SeqCst);
+    let errors = reader.await.unwrap();
+    assert!(errors.is_empty(), "a reader got an error: {errors:?}");
+
+    // The worker fetches from the new master: a refresh queued now is run.
+    let queued = ("queued after the failover".to_owned(),);
+    a.dummy().async_refresh(&queued).await.unwrap();
+    let fetched = loop {
+        assert!(started.elapsed() < Duration::from_secs(40), "the worker never ran a job queued on the new master");
+        if a.dummy().raw_get(&queued).await.unwrap().is_some() {
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let left: usize =
+        redis::cmd("LLEN").arg(format!("queue:{queue_name}")).query(&mut on(&master_address())).unwrap();
+    assert_eq!(left, 0, "the new master's queue was drained");
+    eprintln!(
+        "sentinel failover: the store writes to the new master after {} ms, stale refreshes land after {} ms, \
+         the worker runs a job queued on it after {} ms",
+        written.as_millis(),
+        refreshed.as_millis(),
+        fetched.as_millis()
+    );
+    running.shutdown().await;
+    store.clear().await.unwrap();
+}
