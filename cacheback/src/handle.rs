@@ -12,7 +12,7 @@ use crate::engine::Cacheback;
 use crate::error::{Error, StoreError};
 use crate::item::{self, CachedItem};
 use crate::job::{CacheStatus, Call, Dispatch, Job};
-use crate::local::LocalCache;
+use crate::local::{LocalCache, LocalView};
 use crate::store::{CacheStore, StoredValue};
 use crate::tags;
 use crate::telemetry::{Claim, JobMetrics, Mode, Write};
@@ -610,7 +610,7 @@ impl<J: Job> JobHandle<J> {
             Some(store) => store,
             None => self.cache.store(alias)?,
         };
-        Ok(Slot { alias, store, local: local.as_ref(), key, tags: Vec::new() })
+        Ok(Slot { alias, store, local: local.as_ref().map(LocalCache::view), key, tags: Vec::new() })
     }
 
     /// What serving `item` serves: its data with its times, or nothing for
@@ -989,7 +989,7 @@ impl<J: Job> JobHandle<J> {
 struct Slot<'a> {
     alias: &'a str,
     store: &'a Arc<dyn CacheStore>,
-    local: Option<&'a LocalCache>,
+    local: Option<LocalView<'a>>,
     key: String,
     /// The item's [tags](Job::tags): read with it, their versions stored with it.
     tags: Vec<String>,

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -40,6 +41,14 @@ pub const DEFAULT_LOCAL_CAPACITY: u64 = 10_000;
 /// the staleness you accept on top of an item's lifetime; a second or less is
 /// typical.
 ///
+/// Unless the copy is *coherent*: in front of a Redis store,
+/// [`RedisStore::keep_coherent`](crate::store::RedisStore::keep_coherent)
+/// (`coherent: true` under `local:` in the settings) has Redis tell this
+/// process of every write of the store's items by any process (server-assisted
+/// client-side caching), and each evicts the copy; `time_to_live` remains
+/// an upper bound. While Redis cannot tell (its connection is down), the copy
+/// is emptied and not served.
+///
 /// ```
 /// use std::time::Duration;
 /// use cacheback::LocalCache;
@@ -50,6 +59,49 @@ pub const DEFAULT_LOCAL_CAPACITY: u64 = 10_000;
 pub struct LocalCache {
     items: Arc<Expiring<Arc<dyn Any + Send + Sync>>>,
     ttl: Duration,
+    coherence: Arc<Coherence>,
+}
+
+/// How long an invalidated key is remembered, so that a copy read before
+/// its invalidation arrived is not kept after it: longer than any store
+/// request may take.
+const INVALIDATION_MEMORY: Duration = Duration::from_secs(30);
+
+/// What a tracker (see [`LocalCache`]) keeps up to date.
+struct Coherence {
+    /// Whether a tracker keeps the copy coherent.
+    tracked: AtomicBool,
+    /// Whether the copy is served: always without a tracker; with one, only
+    /// while Redis can tell of every write.
+    serving: AtomicBool,
+    /// Counts the invalidations and flushes.
+    epoch: AtomicU64,
+    /// The epoch of the last flush.
+    flushed: AtomicU64,
+    /// The epoch of each key's last invalidation, for [`INVALIDATION_MEMORY`].
+    invalidated: Expiring<u64>,
+}
+
+impl Coherence {
+    fn new() -> Self {
+        Self {
+            tracked: AtomicBool::new(false),
+            serving: AtomicBool::new(true),
+            epoch: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+            invalidated: Expiring::new(DEFAULT_LOCAL_CAPACITY),
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Whether `key` was invalidated, or everything flushed, after `since`.
+    fn changed_since(&self, key: &str, since: u64) -> bool {
+        self.flushed.load(Ordering::Acquire) > since
+            || self.invalidated.get(key).is_some_and(|epoch| epoch > since)
+    }
 }
 
 impl std::fmt::Debug for LocalCache {
@@ -102,11 +154,75 @@ impl LocalCache {
         self.items.clear();
     }
 
+    /// Whether copies are served now: always, unless the copy is
+    /// [coherent](crate::store::RedisStore::keep_coherent) and Redis cannot
+    /// tell of writes at the moment (then every read goes to the store).
+    ///
+    /// ```
+    /// assert!(cacheback::LocalCache::new(std::time::Duration::from_secs(1)).is_serving());
+    /// ```
+    pub fn is_serving(&self) -> bool {
+        self.coherence.serving.load(Ordering::Acquire)
+    }
+
+    /// A reference to this copy that does not keep it alive (a tracker's).
+    pub(crate) fn downgrade(&self) -> WeakLocal {
+        WeakLocal {
+            items: Arc::downgrade(&self.items),
+            coherence: Arc::downgrade(&self.coherence),
+            ttl: self.ttl,
+        }
+    }
+
+    /// This copy as an operation that starts now sees it: its copies are
+    /// kept only if no invalidation of theirs arrives after this.
+    pub(crate) fn view(&self) -> LocalView<'_> {
+        LocalView { cache: self, since: self.coherence.epoch.load(Ordering::Acquire) }
+    }
+
+    /// From now on a tracker keeps this copy coherent: nothing is served
+    /// until it [resumes](Self::resume) it.
+    pub(crate) fn track(&self) {
+        self.coherence.tracked.store(true, Ordering::Release);
+        self.suspend();
+    }
+
+    /// Redis can no longer tell of writes: every copy goes, none is served.
+    pub(crate) fn suspend(&self) {
+        self.coherence.serving.store(false, Ordering::Release);
+        self.flush();
+    }
+
+    /// Redis tells of every write again: copies are kept and served (none
+    /// from before).
+    pub(crate) fn resume(&self) {
+        self.flush();
+        self.coherence.serving.store(true, Ordering::Release);
+    }
+
+    /// Every copy goes (Redis was flushed, or cannot say what changed).
+    pub(crate) fn flush(&self) {
+        let epoch = self.coherence.next_epoch();
+        self.coherence.flushed.store(epoch, Ordering::Release);
+        self.items.clear();
+    }
+
+    /// Another write of `key` happened: its copy goes, and a copy read
+    /// before now is not kept.
+    pub(crate) fn invalidate(&self, key: &str) {
+        let epoch = self.coherence.next_epoch();
+        self.coherence.invalidated.insert(key, epoch, INVALIDATION_MEMORY);
+        self.remove(key);
+    }
+
     /// The copy of `key`, if there is one and it is fresh at `now`.
     pub(crate) fn get<T>(&self, key: &str, now: Timestamp) -> Option<CachedItem<T>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
+        if !self.is_serving() {
+            return None;
+        }
         // An expired copy stays (until evicted or replaced) for `fallback`.
         let (shared, None) = self.items.peek(key)? else {
             return None;
@@ -138,10 +254,13 @@ impl LocalCache {
         item::decode::<T>(key, &StoredValue::Shared(shared)).ok()
     }
 
-    /// Records what the store now holds under `key`: a fresh item is copied,
+    /// Records what the store held under `key` when an operation that
+    /// started at epoch `since` read or wrote it: a fresh item is copied,
     /// anything else (stale, or the empty placeholder of a MISS being
-    /// refreshed) drops the copy.
-    pub(crate) fn put<T>(&self, key: &str, item: &CachedItem<T>, now: Timestamp)
+    /// refreshed) drops the copy. On a coherent copy, nothing is copied
+    /// once `key` has been invalidated since `since` (the store's answer may
+    /// predate that write), nor while the copy is not served.
+    fn put<T>(&self, key: &str, item: &CachedItem<T>, now: Timestamp, since: u64)
     where
         T: serde::Serialize + Send + Sync + 'static,
     {
@@ -149,9 +268,22 @@ impl LocalCache {
             self.remove(key);
             return;
         }
-        match item::encode(Representation::Shared, item.clone()) {
-            Ok(StoredValue::Shared(shared)) => self.items.insert(key, shared, self.ttl),
-            _ => self.remove(key),
+        let Ok(StoredValue::Shared(shared)) = item::encode(Representation::Shared, item.clone()) else {
+            self.remove(key);
+            return;
+        };
+        if !self.coherence.tracked.load(Ordering::Acquire) {
+            self.items.insert(key, shared, self.ttl);
+            return;
+        }
+        // Checked under the key's lock, so an invalidation recorded after
+        // the check removes the copy after it is written.
+        let coherence = &self.coherence;
+        let kept = self.items.insert_if(key, shared, self.ttl, |_| {
+            coherence.serving.load(Ordering::Acquire) && !coherence.changed_since(key, since)
+        });
+        if !kept {
+            self.remove(key);
         }
     }
 
@@ -189,7 +321,68 @@ impl LocalCacheBuilder {
 
     /// Builds the local cache.
     pub fn build(self) -> LocalCache {
-        LocalCache { items: Arc::new(Expiring::new(self.max_capacity)), ttl: self.ttl }
+        LocalCache {
+            items: Arc::new(Expiring::new(self.max_capacity)),
+            ttl: self.ttl,
+            coherence: Arc::new(Coherence::new()),
+        }
+    }
+}
+
+/// A [`LocalCache`] that may have been dropped (see [`LocalCache::downgrade`]).
+pub(crate) struct WeakLocal {
+    items: std::sync::Weak<Expiring<Arc<dyn Any + Send + Sync>>>,
+    coherence: std::sync::Weak<Coherence>,
+    ttl: Duration,
+}
+
+impl WeakLocal {
+    /// The copy, unless it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<LocalCache> {
+        Some(LocalCache { items: self.items.upgrade()?, coherence: self.coherence.upgrade()?, ttl: self.ttl })
+    }
+
+    /// Whether the copy was dropped.
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.items.strong_count() == 0
+    }
+}
+
+/// A [`LocalCache`] as one operation sees it (see [`LocalCache::view`]).
+#[derive(Clone, Copy)]
+pub(crate) struct LocalView<'a> {
+    cache: &'a LocalCache,
+    since: u64,
+}
+
+impl LocalView<'_> {
+    /// See [`LocalCache::get`].
+    pub(crate) fn get<T>(self, key: &str, now: Timestamp) -> Option<CachedItem<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.cache.get(key, now)
+    }
+
+    /// See [`LocalCache::fallback`].
+    pub(crate) fn fallback<T>(self, key: &str) -> Option<CachedItem<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.cache.fallback(key)
+    }
+
+    /// Records what the store holds under `key` (see [`LocalCache::put`]).
+    pub(crate) fn put<T>(self, key: &str, item: &CachedItem<T>, now: Timestamp)
+    where
+        T: serde::Serialize + Send + Sync + 'static,
+    {
+        self.cache.put(key, item, now, self.since);
+    }
+
+    /// Drops the copy of `key`.
+    pub(crate) fn remove(self, key: &str) {
+        self.cache.remove(key);
     }
 }
 
@@ -204,7 +397,7 @@ mod tests {
     #[test]
     fn serves_fresh_copies_only() {
         let local = LocalCache::new(Duration::from_secs(60));
-        local.put("k", &item(100.0, Some("v")), 50.0);
+        local.view().put("k", &item(100.0, Some("v")), 50.0);
         assert_eq!(local.get::<String>("k", 99.0), Some(item(100.0, Some("v"))));
         assert_eq!(local.get::<String>("k", 100.0), None, "stale at its expiry");
     }
@@ -212,18 +405,18 @@ mod tests {
     #[test]
     fn stale_items_and_placeholders_drop_the_copy() {
         let local = LocalCache::new(Duration::from_secs(60));
-        local.put("k", &item(100.0, Some("v")), 50.0);
-        local.put("k", &item(40.0, Some("old")), 50.0);
+        local.view().put("k", &item(100.0, Some("v")), 50.0);
+        local.view().put("k", &item(40.0, Some("old")), 50.0);
         assert_eq!(local.get::<String>("k", 50.0), None);
-        local.put("k", &item(100.0, Some("v")), 50.0);
-        local.put("k", &item(100.0, None), 50.0);
+        local.view().put("k", &item(100.0, Some("v")), 50.0);
+        local.view().put("k", &item(100.0, None), 50.0);
         assert_eq!(local.get::<String>("k", 50.0), None);
     }
 
     #[test]
     fn another_type_under_the_key_is_no_copy() {
         let local = LocalCache::new(Duration::from_secs(60));
-        local.put("k", &item(100.0, Some("v")), 50.0);
+        local.view().put("k", &item(100.0, Some("v")), 50.0);
         assert_eq!(local.get::<u32>("k", 50.0), None);
         assert_eq!(local.get::<String>("k", 50.0), None, "the mismatched copy was dropped");
     }
@@ -231,7 +424,7 @@ mod tests {
     #[test]
     fn copies_expire_after_the_time_to_live() {
         let local = LocalCache::new(Duration::from_millis(50));
-        local.put("k", &item(f64::MAX, Some("v")), 0.0);
+        local.view().put("k", &item(f64::MAX, Some("v")), 0.0);
         assert!(local.get::<String>("k", 1.0).is_some());
         std::thread::sleep(Duration::from_millis(120));
         assert_eq!(local.get::<String>("k", 1.0), None);

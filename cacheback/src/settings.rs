@@ -526,6 +526,7 @@ impl<'de> Deserialize<'de> for SentinelGroup {
 /// let local: LocalSettings = serde_json::from_value(serde_json::json!({"ttl_ms": 500})).unwrap();
 /// assert_eq!(local.ttl_ms, 500);
 /// assert_eq!(local.max_capacity, None);
+/// assert!(!local.coherent);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -537,6 +538,12 @@ pub struct LocalSettings {
     /// The most copies kept (default 10,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_capacity: Option<u64>,
+    /// Whether Redis tells this process of every write of the store's items
+    /// by any process, each evicting the copy (default `false`; see
+    /// [`RedisStore::keep_coherent`]): `ttl_ms` is then only an upper bound.
+    /// Redis stores only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub coherent: bool,
 }
 
 impl LocalSettings {
@@ -949,7 +956,25 @@ impl CacheConfig {
                     .connect()
                     .await
                     .map_err(|e| Error::Config { key: key(at), message: e.to_string() })?;
-                with_local(builder.store(alias, store), alias, local.as_ref())
+                let Some(settings) = local.as_ref().filter(|local| local.ttl_ms > 0) else {
+                    return Ok(builder.store(alias, store));
+                };
+                let copy = settings.build();
+                if settings.coherent {
+                    store
+                        .keep_coherent(&copy)
+                        .await
+                        .map_err(|e| Error::Config { key: key("local.coherent"), message: e.to_string() })?;
+                }
+                builder.store(alias, store).local_cache(alias, copy)
+            }
+            CacheConfig::Database { local: Some(LocalSettings { coherent: true, .. }), .. } => {
+                return Err(Error::Config {
+                    key: key("local.coherent"),
+                    message: "a coherent local copy needs a Redis store (Redis tells of writes); \
+                              in front of a database, the copy lives `ttl_ms`"
+                        .to_owned(),
+                });
             }
             CacheConfig::Database { local, .. } => with_local(
                 self.add_database_store(alias, builder, provided, &key).await?,

@@ -165,6 +165,15 @@ impl RedisConnection {
         }))
     }
 
+    /// `host:port` of the master a Sentinel group named last; `None` for
+    /// another kind of connection.
+    pub(crate) fn sentinel_master(&self) -> Option<String> {
+        match &self.link {
+            Link::Sentinel(link) => Some(link.address()),
+            _ => None,
+        }
+    }
+
     /// Sends `cmd` to one node of the cluster (`SCAN`, which the crate does
     /// not fan out, to each primary by address), under the deadline. On a
     /// connection to one server, sends it there.

@@ -39,6 +39,7 @@ mod database;
 mod memory;
 mod null;
 mod redis;
+mod tracking;
 
 #[cfg(feature = "sea-orm")]
 pub use self::database::{

@@ -42,14 +42,15 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: RedisConnection,
-    prefix: String,
-    url: String,
+    pub(super) conn: RedisConnection,
+    pub(super) prefix: String,
+    pub(super) target: Target,
+    pub(super) timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("url", &self.url).field("prefix", &self.prefix).finish()
+        f.debug_struct("RedisStore").field("at", &self.target.to_string()).field("prefix", &self.prefix).finish()
     }
 }
 
@@ -114,6 +115,36 @@ impl RedisStore {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: crate::connection::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Keeps `local` (the local copy in front of this store) coherent:
+    /// every write of this store's items by any process evicts the copy,
+    /// through Redis's server-assisted client-side caching (`CLIENT
+    /// TRACKING` in `BCAST` mode on a RESP3 connection per server that takes
+    /// writes: the one server, the Sentinel group's master, each primary of
+    /// a Cluster; followed through failovers). While a tracking connection
+    /// is down, the copy is emptied and not served
+    /// ([`LocalCache::is_serving`](crate::LocalCache::is_serving)); its
+    /// time to live stays an upper bound. Runs until `local` is dropped.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use cacheback::{Cacheback, LocalCache};
+    /// use cacheback::store::RedisStore;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = RedisStore::connect("redis://127.0.0.1/").await.unwrap();
+    /// let local = LocalCache::new(Duration::from_secs(60));
+    /// store.keep_coherent(&local).await.unwrap();
+    /// let cache = Cacheback::builder().store("default", store).local_cache("default", local).build().unwrap();
+    /// # let _ = cache;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot track (before Redis 6, or `CLIENT` refused by an ACL).
+    pub async fn keep_coherent(&self, local: &crate::LocalCache) -> Result<(), StoreError> {
+        super::tracking::keep_coherent(self, local).await
     }
 
     /// The key prefix.
@@ -197,7 +228,7 @@ impl RedisStoreBuilder {
         let conn = crate::connection::connect(&self.target, self.timeout)
             .await
             .map_err(|(message, e)| StoreError::with_source(message, e))?;
-        Ok(RedisStore { conn, prefix: self.prefix, url: self.target.to_string() })
+        Ok(RedisStore { conn, prefix: self.prefix, target: self.target, timeout: self.timeout })
     }
 }
 
@@ -375,7 +406,7 @@ impl CacheStore for RedisStore {
 }
 
 /// The namespace of items under the prefix.
-const ITEM: &str = "item:";
+pub(super) const ITEM: &str = "item:";
 /// The namespace of claims under the prefix.
 const LOCK: &str = "lock:";
 

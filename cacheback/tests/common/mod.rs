@@ -237,6 +237,7 @@ pub struct FixtureBuilder {
     yielding: bool,
     gate: Option<Arc<Gate>>,
     local: Option<Duration>,
+    coherent: bool,
     extensions: Vec<Box<dyn FnOnce(Builder) -> Builder>>,
 }
 
@@ -252,6 +253,7 @@ pub fn fixture(backend: Backend) -> FixtureBuilder {
         yielding: false,
         gate: None,
         local: None,
+        coherent: false,
         extensions: Vec::new(),
     }
 }
@@ -292,6 +294,14 @@ impl FixtureBuilder {
     /// Put a [`cacheback::LocalCache`] of this time to live in front of the `default` store.
     pub fn local(mut self, ttl: Duration) -> Self {
         self.local = Some(ttl);
+        self
+    }
+
+    /// Put a coherent [`cacheback::LocalCache`] of this time to live in front
+    /// of the `default` store (a Redis backend's).
+    pub fn coherent_local(mut self, ttl: Duration) -> Self {
+        self.local = Some(ttl);
+        self.coherent = true;
         self
     }
 
@@ -360,7 +370,12 @@ impl FixtureBuilder {
             .queue_arc(self.refresh_queue.unwrap_or_else(|| Arc::new(queue.clone())));
         let mut builder = register_dummies(builder, &e);
         if let Some(ttl) = self.local {
-            builder = builder.local_cache("default", cacheback::LocalCache::new(ttl));
+            let local = cacheback::LocalCache::new(ttl);
+            if self.coherent {
+                let store = redis_store_on(self.backend, &format!("{prefix}default:")).await;
+                store.keep_coherent(&local).await.unwrap();
+            }
+            builder = builder.local_cache("default", local);
         }
         for extend in self.extensions {
             builder = extend(builder);
@@ -438,6 +453,26 @@ macro_rules! on_every_store {
         #[cfg(feature = "sea-orm")]
         mod sqlite {
             $(#[tokio::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
+    };
+}
+
+/// Runs `body` once per Redis topology (one server, the Cluster, the
+/// Sentinel group), on the multi-thread runtime.
+#[macro_export]
+macro_rules! on_every_redis {
+    ($($name:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Redis).await })*
+        }
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Cluster).await })*
+        }
+        mod sentinel {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $name() { super::$name($crate::common::Backend::Sentinel).await })*
         }
     };
 }
@@ -565,6 +600,17 @@ impl<S: CacheStore> CacheStore for Yielding<S> {
     }
     async fn clear(&self) -> Result<(), cacheback::StoreError> {
         self.0.clear().await
+    }
+}
+
+/// A Redis store of a Redis `backend` (one server, the Cluster, the
+/// Sentinel group's master) under `prefix`.
+pub async fn redis_store_on(backend: Backend, prefix: &str) -> RedisStore {
+    match backend {
+        Backend::Redis => redis_store(prefix).await,
+        Backend::Cluster => cluster_store(prefix).await,
+        Backend::Sentinel => sentinel_store(prefix).await,
+        other => panic!("{other:?} is not a Redis backend"),
     }
 }
 
