@@ -421,6 +421,34 @@ mod tests {
         assert_eq!(local.get::<String>("k", 50.0), None, "the mismatched copy was dropped");
     }
 
+    /// The interleavings a tracker makes possible, forced: an answer read
+    /// before an invalidation that arrives before it is copied is not kept;
+    /// nothing is served or kept while tracking is down.
+    #[test]
+    fn a_coherent_copy_keeps_nothing_older_than_an_invalidation() {
+        let local = LocalCache::new(Duration::from_secs(60));
+        local.track();
+        assert!(!local.is_serving(), "not served until tracking is up");
+        local.resume();
+        let before = local.view();
+        local.invalidate("k");
+        before.put("k", &item(100.0, Some("read before the write")), 50.0);
+        assert_eq!(local.get::<String>("k", 50.0), None, "the answer predates the invalidation");
+        before.put("other", &item(100.0, Some("v")), 50.0);
+        assert!(local.get::<String>("other", 50.0).is_some(), "another key's invalidation changes nothing");
+        local.view().put("k", &item(100.0, Some("read after")), 50.0);
+        assert!(local.get::<String>("k", 50.0).is_some());
+
+        let before = local.view();
+        local.suspend();
+        assert_eq!(local.get::<String>("other", 50.0), None, "emptied");
+        local.view().put("k", &item(100.0, Some("v")), 50.0);
+        local.resume();
+        assert_eq!(local.get::<String>("k", 50.0), None, "nothing kept while down");
+        before.put("k", &item(100.0, Some("read before the loss")), 50.0);
+        assert_eq!(local.get::<String>("k", 50.0), None, "nor what was read before it");
+    }
+
     #[test]
     fn copies_expire_after_the_time_to_live() {
         let local = LocalCache::new(Duration::from_millis(50));

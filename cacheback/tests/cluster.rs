@@ -74,7 +74,7 @@ async fn settings_put_a_store_on_the_cluster() {
     .unwrap();
     let err = both.builder().await.unwrap_err().to_string();
     assert!(
-        err.contains("initializers.cacheback.caches.default.cluster") && err.contains("not both"),
+        err.contains("initializers.cacheback.caches.default.cluster") && err.contains("give one of"),
         "{err}"
     );
     let neither = Settings::from_json(json!({ "caches": { "default": { "backend": "redis" } } })).unwrap();
@@ -158,8 +158,11 @@ fn serving(key: &str) -> Serving {
 async fn a_primary_killed_under_reads_and_refreshes() {
     use cacheback::queue::InProcessQueue;
     let _topology = TOPOLOGY.write().await;
-    let a = fixture(Backend::Cluster).queue(InProcessQueue::new()).build().await;
-    let b = fixture(Backend::Cluster).queue(InProcessQueue::new()).prefix(&a.prefix).build().await;
+    // Each with a coherent copy, which must follow the promotion.
+    let long = Duration::from_secs(600);
+    let a = fixture(Backend::Cluster).queue(InProcessQueue::new()).coherent_local(long).build().await;
+    let b =
+        fixture(Backend::Cluster).queue(InProcessQueue::new()).coherent_local(long).prefix(&a.prefix).build().await;
     // A key whose primary is not the first seed node, which the tests after
     // this one connect through first.
     let first_seed: u16 = redis_cluster_nodes()[0].rsplit_once(':').unwrap().1.parse().unwrap();
@@ -173,6 +176,16 @@ async fn a_primary_killed_under_reads_and_refreshes() {
         .find(|(_, victim)| victim.port != first_seed)
         .unwrap();
     a.dummy().refresh(&param).await.unwrap();
+    // Another key on the same primary, read through both copies.
+    let shared = (1..)
+        .map(|i| (format!("shared{i}"),))
+        .find(|shared| {
+            let key = a.dummy().key(shared).unwrap();
+            serving(&format!("{}default:item:{key}", a.prefix)).port == victim.port
+        })
+        .unwrap();
+    a.dummy().set(&shared, ("before".to_owned(), 0.0)).await.unwrap();
+    assert_eq!(b.dummy().get(&shared).await.unwrap().unwrap().0, "before");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = [a.dummy(), b.dummy()]
@@ -207,9 +220,26 @@ async fn a_primary_killed_under_reads_and_refreshes() {
         assert!(killed.elapsed() < Duration::from_secs(30), "no refresh landed after the failover");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // The other engine's copy hears of writes on the promoted replica.
+    let coherent = loop {
+        if a.dummy().set(&shared, ("after".to_owned(), 0.0)).await.is_ok()
+            && b.dummy().get(&shared).await.is_ok_and(|got| got.is_some_and(|got| got.0 == "after"))
+        {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < Duration::from_secs(40), "the other copy never heard of the promoted primary");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    a.dummy().set(&shared, ("again".to_owned(), 0.0)).await.unwrap();
+    let again = std::time::Instant::now();
+    while b.dummy().get(&shared).await.unwrap().unwrap().0 != "again" {
+        assert!(again.elapsed() < Duration::from_secs(5), "a write on the promoted primary did not evict the other copy");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     eprintln!(
-        "cluster failover: refreshes land again {} ms after the primary was killed",
-        landed.as_millis()
+        "cluster failover: refreshes land again {} ms after the primary was killed, the other copy is coherent after {} ms",
+        landed.as_millis(),
+        coherent.as_millis()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -106,7 +106,9 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
         .connect()
         .await
         .unwrap();
-    let a = fixture(Backend::Sentinel).refresh_queue(queue).build().await;
+    let a = fixture(Backend::Sentinel).refresh_queue(queue).coherent_local(Duration::from_secs(600)).build().await;
+    // Another process, whose coherent copy must follow the master too.
+    let b = fixture(Backend::Sentinel).coherent_local(Duration::from_secs(600)).prefix(&a.prefix).build().await;
     let worker = SidekiqWorker::sentinel_builder(a.cache.clone(), &master, sentinels.clone())
         .queues([queue_name.clone()])
         .concurrency(2)
@@ -116,6 +118,9 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     let running = worker.start();
     let param = ("failover".to_owned(),);
     a.dummy().refresh(&param).await.unwrap();
+    let shared = ("shared".to_owned(),);
+    a.dummy().set(&shared, ("before".to_owned(), 0.0)).await.unwrap();
+    assert_eq!(b.dummy().get(&shared).await.unwrap().unwrap().0, "before");
 
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -181,15 +186,31 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // The other process's copy hears of writes on the new master.
+    let coherent = loop {
+        a.dummy().set(&shared, ("after".to_owned(), 0.0)).await.unwrap();
+        if b.dummy().get(&shared).await.unwrap().unwrap().0 == "after" {
+            break started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "the other copy never heard of the new master's writes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    a.dummy().set(&shared, ("again".to_owned(), 0.0)).await.unwrap();
+    let again = Instant::now();
+    while b.dummy().get(&shared).await.unwrap().unwrap().0 != "again" {
+        assert!(again.elapsed() < Duration::from_secs(5), "a write on the new master did not evict the other copy");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let left: usize =
         redis::cmd("LLEN").arg(format!("queue:{queue_name}")).query(&mut on(&master_address())).unwrap();
     assert_eq!(left, 0, "the new master's queue was drained");
     eprintln!(
         "sentinel failover: the store writes to the new master after {} ms, stale refreshes land after {} ms, \
-         the worker runs a job queued on it after {} ms",
+         the worker runs a job queued on it after {} ms, the other process's copy is coherent after {} ms",
         written.as_millis(),
         refreshed.as_millis(),
-        fetched.as_millis()
+        fetched.as_millis(),
+        coherent.as_millis()
     );
     running.shutdown().await;
     store.clear().await.unwrap();
