@@ -17,8 +17,10 @@
 //!   `MemoryStore` used to configure it); the store floor,
 //!   `CacheStore::get` of the item and its downcast.
 //! * `local`: cacheback's `get` on a [`RedisStore`] with a [`LocalCache`] in
-//!   front; the peer's `get_or_set` with Redis as its distributed level and
-//!   the value in its memory level.
+//!   front (`get`: a copy living its time to live; `coherent_get`: a copy
+//!   kept coherent by Redis's invalidations, `RedisStore::keep_coherent`);
+//!   the peer's `get_or_set` with Redis as its distributed level and the
+//!   value in its memory level.
 //! * `redis`: cacheback's `get` on a `RedisStore` alone, against a raw `GET`
 //!   of the same key on the same kind of connection and the JSON decode of
 //!   its bytes.
@@ -359,12 +361,22 @@ fn main() {
         .unwrap();
     let local_job = local.job(Items);
     rt.block_on(local_job.refresh(&args)).unwrap();
+    let coherent_copy = LocalCache::new(Duration::from_secs(60));
+    rt.block_on(store.keep_coherent(&coherent_copy)).unwrap();
+    let coherent = Cacheback::builder()
+        .store("default", store.clone())
+        .local_cache("default", coherent_copy)
+        .register_default::<Items>()
+        .build()
+        .unwrap();
+    let coherent_job = coherent.job(Items);
+    check(&rt.block_on(coherent_job.get(&args)).unwrap().unwrap());
     let l2 = rt.block_on(RedisDistributedCache::connect(url.as_str())).unwrap();
     let peer_prefix = format!("cacheback-bench-peer:{}:", std::process::id());
     let peer_local = peer(Some(l2), &peer_prefix);
     rt.block_on(async { peer_local.get_or_set(key, peer_fetch).await }).unwrap();
 
-    let names = ["get", "peer_get_or_set", "moka_floor"];
+    let names = ["get", "peer_get_or_set", "moka_floor", "coherent_get"];
     let figures = race(
         &rt,
         2_000,
@@ -372,10 +384,12 @@ fn main() {
             (names[0], calls(async || check(&local_job.get(&args).await.unwrap().unwrap()))),
             (names[1], calls(async || check(&peer_local.get_or_set(key, peer_fetch).await.unwrap()))),
             (names[2], calls(async || check(&moka.get(key).unwrap()))),
+            (names[3], calls(async || check(&coherent_job.get(&args).await.unwrap().unwrap()))),
         ],
     );
     let medians = report("hit_redis_local", &names, &figures);
     print("hit_redis_local_peer_ratio", medians[0] / medians[1], "x");
+    print("hit_redis_local_coherent_ratio", medians[3] / medians[0], "x");
 
     let cache =
         Cacheback::builder().store("default", store.clone()).register_default::<Items>().build().unwrap();
