@@ -95,6 +95,39 @@ fn the_sandbox_in_production_on_a_redis_cluster() {
     let on_redis: Vec<String> =
         redis::cmd("KEYS").arg(deployment.item_key("*")).query(&mut deployment.redis).unwrap();
     assert!(on_redis.is_empty(), "no item on REDIS_URL, where the queue is: {on_redis:?}");
+    the_task_counts_and_clears_the_store(&deployment);
+}
+
+/// The same, the cache and the Sidekiq queue (client and worker) behind the
+/// test Redis Sentinel group (`CACHEBACK_REDIS_SENTINEL`); then the
+/// operator's task counts and clears the store on the master.
+#[test]
+fn the_sandbox_in_production_behind_redis_sentinel() {
+    let mut deployment = Deployment::new();
+    let (master, sentinels) = cacheback_test_support::redis_sentinel();
+    deployment.env.push(("CACHEBACK_REDIS_SENTINEL", format!("{master}@{}", sentinels.join(","))));
+    // The queue is read where the sentinels say the master is.
+    let address: Vec<String> = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(&master)
+        .query(&mut redis::Client::open(format!("redis://{}", sentinels[0])).unwrap().get_connection().unwrap())
+        .unwrap();
+    deployment.redis = redis::Client::open(format!("redis://{}:{}", address[0], address[1]))
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    let mut deployment = in_production(deployment);
+    let on_master: Vec<String> =
+        redis::cmd("KEYS").arg(deployment.item_key("*")).query(&mut deployment.redis).unwrap();
+    assert!(!on_master.is_empty(), "the items are on the sentinels' master");
+    let mut plain = redis::Client::open(redis_url()).unwrap().get_connection().unwrap();
+    let on_redis: Vec<String> = redis::cmd("KEYS").arg(deployment.item_key("*")).query(&mut plain).unwrap();
+    assert!(on_redis.is_empty(), "no item on REDIS_URL: {on_redis:?}");
+    the_task_counts_and_clears_the_store(&deployment);
+}
+
+/// `cacheback command:stats` counts the pages' items in the `default`
+/// store, and `command:clear` empties it.
+fn the_task_counts_and_clears_the_store(deployment: &Deployment) {
     let (ok, out, err) = deployment.task(&["command:stats"]);
     assert!(ok, "{err}");
     let items: u64 = out
