@@ -1,5 +1,5 @@
 //! How long until one process sees another's write through its local copy:
-//! a coherent copy (`RedisStore::keep_coherent`: Redis's invalidations
+//! a coherent copy (`LocalCache::keep_coherent`: Redis's invalidations
 //! evict it) against a copy living its time to live (1 s, the sandbox's
 //! `ttl_ms`), in the same run.
 //!
@@ -38,9 +38,14 @@ async fn engine(url: &str, prefix: &str, ttl: Duration, coherent: bool) -> Cache
         .unwrap_or_else(|e| panic!("the coherence benchmark needs Redis at {url}: {e}"));
     let local = LocalCache::new(ttl);
     if coherent {
-        store.keep_coherent(&local).await.unwrap();
+        local.keep_coherent(&store).await.unwrap();
     }
-    Cacheback::builder().store("default", store).local_cache("default", local).register_default::<Value>().build().unwrap()
+    Cacheback::builder()
+        .store("default", store)
+        .local_cache("default", local)
+        .register_default::<Value>()
+        .build()
+        .unwrap()
 }
 
 /// `rounds` rounds of A writing and B reading until it sees the write;
@@ -86,5 +91,8 @@ fn run(rt: &Runtime, url: &str) {
         println!("coherence_{name}_p50 {:.3} ms", percentile(times, 0.5));
         println!("coherence_{name}_p99 {:.3} ms", percentile(times, 0.99));
     }
-    println!("coherence_ttl_coherent_p99_ratio {:.1} x", percentile(&ttl, 0.99) / percentile(&coherent, 0.99));
+    println!(
+        "coherence_ttl_coherent_p99_ratio {:.1} x",
+        percentile(&ttl, 0.99) / percentile(&coherent, 0.99)
+    );
 }

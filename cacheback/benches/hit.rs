@@ -18,7 +18,7 @@
 //!   `CacheStore::get` of the item and its downcast.
 //! * `local`: cacheback's `get` on a [`RedisStore`] with a [`LocalCache`] in
 //!   front (`get`: a copy living its time to live; `coherent_get`: a copy
-//!   kept coherent by Redis's invalidations, `RedisStore::keep_coherent`);
+//!   kept coherent by Redis's invalidations, `LocalCache::keep_coherent`);
 //!   the peer's `get_or_set` with Redis as its distributed level and the
 //!   value in its memory level.
 //! * `redis`: cacheback's `get` on a `RedisStore` alone, against a raw `GET`
@@ -362,7 +362,7 @@ fn main() {
     let local_job = local.job(Items);
     rt.block_on(local_job.refresh(&args)).unwrap();
     let coherent_copy = LocalCache::new(Duration::from_secs(60));
-    rt.block_on(store.keep_coherent(&coherent_copy)).unwrap();
+    rt.block_on(coherent_copy.keep_coherent(&store)).unwrap();
     let coherent = Cacheback::builder()
         .store("default", store.clone())
         .local_cache("default", coherent_copy)

@@ -37,6 +37,7 @@ mod tags;
 mod task;
 pub mod telemetry;
 mod trace_context;
+mod tracking;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, NamedItem};

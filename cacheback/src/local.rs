@@ -8,9 +8,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::clock::Timestamp;
+use crate::error::StoreError;
 use crate::expiring::Expiring;
 use crate::item::{self, CachedItem};
-use crate::store::{Representation, StoredValue};
+use crate::store::{RedisStore, Representation, StoredValue};
+use crate::tracking::Event;
 
 /// How long after its time to live a copy is still served when both the
 /// store and the job fail (see [`LocalCache`]).
@@ -42,8 +44,8 @@ pub const DEFAULT_LOCAL_CAPACITY: u64 = 10_000;
 /// typical.
 ///
 /// Unless the copy is *coherent*: in front of a Redis store,
-/// [`RedisStore::keep_coherent`](crate::store::RedisStore::keep_coherent)
-/// (`coherent: true` under `local:` in the settings) has Redis tell this
+/// [`keep_coherent`](Self::keep_coherent) (`coherent: true` under `local:`
+/// in the settings) has Redis tell this
 /// process of every write of the store's items by any process (server-assisted
 /// client-side caching), and each evicts the copy; `time_to_live` remains
 /// an upper bound. While Redis cannot tell (its connection is down), the copy
@@ -155,7 +157,7 @@ impl LocalCache {
     }
 
     /// Whether copies are served now: always, unless the copy is
-    /// [coherent](crate::store::RedisStore::keep_coherent) and Redis cannot
+    /// [coherent](Self::keep_coherent) and Redis cannot
     /// tell of writes at the moment (then every read goes to the store).
     ///
     /// ```
@@ -165,8 +167,61 @@ impl LocalCache {
         self.coherence.serving.load(Ordering::Acquire)
     }
 
+    /// Keeps this copy (the one in front of `store`) coherent: every write
+    /// of the store's items by any process evicts it, through Redis's
+    /// server-assisted client-side caching (`CLIENT TRACKING` in `BCAST`
+    /// mode on a RESP3 connection per server that takes writes: the one
+    /// server, the Sentinel group's master, each primary of a Cluster;
+    /// followed through failovers). While a tracking connection is down,
+    /// the copy is emptied and not served ([`is_serving`](Self::is_serving));
+    /// its time to live stays an upper bound. Runs until the copy is
+    /// dropped. The invalidation of a [tag](crate::Job::tags) empties the
+    /// copy: the items carrying it are not known here.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use cacheback::{Cacheback, LocalCache};
+    /// use cacheback::store::RedisStore;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = RedisStore::connect("redis://127.0.0.1/").await.unwrap();
+    /// let local = LocalCache::new(Duration::from_secs(60));
+    /// local.keep_coherent(&store).await.unwrap();
+    /// let cache = Cacheback::builder().store("default", store).local_cache("default", local).build().unwrap();
+    /// # let _ = cache;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot track (before Redis 6, or `CLIENT` refused by an ACL).
+    pub async fn keep_coherent(&self, store: &RedisStore) -> Result<(), StoreError> {
+        let copy = self.downgrade();
+        let sink: crate::tracking::Sink = Box::new(move |event| {
+            let Some(local) = copy.upgrade() else { return false };
+            match event {
+                Event::Tracking => local.resume(),
+                Event::Lost => local.suspend(),
+                Event::Written(key) if crate::store::is_tag_version_key(key) => local.flush(),
+                Event::Written(key) => local.invalidate(key),
+                Event::Flushed => local.flush(),
+                Event::Checking => {}
+            }
+            true
+        });
+        self.track();
+        crate::tracking::start(store.tracking_source(), sink).await.map_err(|e| {
+            StoreError::with_source(
+                format!(
+                    "Redis at `{}` cannot keep the local copy coherent (CLIENT TRACKING needs Redis 6 or later)",
+                    store.describe()
+                ),
+                e,
+            )
+        })
+    }
+
     /// A reference to this copy that does not keep it alive (a tracker's).
-    pub(crate) fn downgrade(&self) -> WeakLocal {
+    fn downgrade(&self) -> WeakLocal {
         WeakLocal {
             items: Arc::downgrade(&self.items),
             coherence: Arc::downgrade(&self.coherence),
@@ -182,26 +237,26 @@ impl LocalCache {
 
     /// From now on a tracker keeps this copy coherent: nothing is served
     /// until it [resumes](Self::resume) it.
-    pub(crate) fn track(&self) {
+    fn track(&self) {
         self.coherence.tracked.store(true, Ordering::Release);
         self.suspend();
     }
 
     /// Redis can no longer tell of writes: every copy goes, none is served.
-    pub(crate) fn suspend(&self) {
+    fn suspend(&self) {
         self.coherence.serving.store(false, Ordering::Release);
         self.flush();
     }
 
     /// Redis tells of every write again: copies are kept and served (none
     /// from before).
-    pub(crate) fn resume(&self) {
+    fn resume(&self) {
         self.flush();
         self.coherence.serving.store(true, Ordering::Release);
     }
 
     /// Every copy goes (Redis was flushed, or cannot say what changed).
-    pub(crate) fn flush(&self) {
+    fn flush(&self) {
         let epoch = self.coherence.next_epoch();
         self.coherence.flushed.store(epoch, Ordering::Release);
         self.items.clear();
@@ -209,7 +264,7 @@ impl LocalCache {
 
     /// Another write of `key` happened: its copy goes, and a copy read
     /// before now is not kept.
-    pub(crate) fn invalidate(&self, key: &str) {
+    fn invalidate(&self, key: &str) {
         let epoch = self.coherence.next_epoch();
         self.coherence.invalidated.insert(key, epoch, INVALIDATION_MEMORY);
         self.remove(key);
@@ -330,7 +385,7 @@ impl LocalCacheBuilder {
 }
 
 /// A [`LocalCache`] that may have been dropped (see [`LocalCache::downgrade`]).
-pub(crate) struct WeakLocal {
+struct WeakLocal {
     items: std::sync::Weak<Expiring<Arc<dyn Any + Send + Sync>>>,
     coherence: std::sync::Weak<Coherence>,
     ttl: Duration,
@@ -338,13 +393,8 @@ pub(crate) struct WeakLocal {
 
 impl WeakLocal {
     /// The copy, unless it was dropped.
-    pub(crate) fn upgrade(&self) -> Option<LocalCache> {
+    fn upgrade(&self) -> Option<LocalCache> {
         Some(LocalCache { items: self.items.upgrade()?, coherence: self.coherence.upgrade()?, ttl: self.ttl })
-    }
-
-    /// Whether the copy was dropped.
-    pub(crate) fn is_dropped(&self) -> bool {
-        self.items.strong_count() == 0
     }
 }
 

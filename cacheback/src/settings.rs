@@ -34,6 +34,13 @@
 //!         local:                    # an in-process copy of fresh items (none by default)
 //!           ttl_ms: 500             # how long another process's write may go unseen here
 //!           max_capacity: 10000
+//!           coherent: true          # unless Redis evicts the copy on each write (default false)
+//!       sharded:
+//!         backend: redis
+//!         cluster: "redis://10.0.0.1:7101,redis://10.0.0.2:7102"   # a Redis Cluster's seed nodes
+//!       failover:
+//!         backend: redis
+//!         sentinel: "mymaster@10.0.0.1:26379,10.0.0.2:26379"       # a Sentinel group (also under sidekiq)
 //!       app_db:
 //!         backend: database         # feature `sea-orm`: the app's database (ctx.db) unless `url` is given
 //!         key_prefix: "cacheback:"
@@ -480,9 +487,7 @@ impl std::str::FromStr for SentinelGroup {
             return Ok(Self::default());
         }
         let Some((master, sentinels)) = text.split_once('@') else {
-            return Err(format!(
-                "`{text}` names no master: write `<master name>@<host:port>,<host:port>`"
-            ));
+            return Err(format!("`{text}` names no master: write `<master name>@<host:port>,<host:port>`"));
         };
         let sentinels: Vec<String> =
             sentinels.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
@@ -514,7 +519,9 @@ impl<'de> Deserialize<'de> for SentinelGroup {
             Form::Listed(Listed { master, sentinels }) if !master.is_empty() && !sentinels.is_empty() => {
                 Ok(Self { master, sentinels })
             }
-            Form::Listed(_) => Err(serde::de::Error::custom("a Sentinel group needs a master name and at least one sentinel")),
+            Form::Listed(_) => Err(serde::de::Error::custom(
+                "a Sentinel group needs a master name and at least one sentinel",
+            )),
         }
     }
 }
@@ -540,7 +547,7 @@ pub struct LocalSettings {
     pub max_capacity: Option<u64>,
     /// Whether Redis tells this process of every write of the store's items
     /// by any process, each evicting the copy (default `false`; see
-    /// [`RedisStore::keep_coherent`]): `ttl_ms` is then only an upper bound.
+    /// [`LocalCache::keep_coherent`]): `ttl_ms` is then only an upper bound.
     /// Redis stores only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub coherent: bool,
@@ -828,7 +835,9 @@ impl SidekiqSettings {
         self.check()?;
         let queue = match self.sentinel.is_empty() {
             true => SidekiqQueue::builder(self.url.clone()),
-            false => SidekiqQueue::sentinel_builder(self.sentinel.master.clone(), self.sentinel.sentinels.clone()),
+            false => {
+                SidekiqQueue::sentinel_builder(self.sentinel.master.clone(), self.sentinel.sentinels.clone())
+            }
         };
         let mut queue = queue
             .default_queue(self.queues.first().map_or(crate::queue::sidekiq::DEFAULT_QUEUE, String::as_str))
@@ -961,8 +970,7 @@ impl CacheConfig {
                 };
                 let copy = settings.build();
                 if settings.coherent {
-                    store
-                        .keep_coherent(&copy)
+                    copy.keep_coherent(&store)
                         .await
                         .map_err(|e| Error::Config { key: key("local.coherent"), message: e.to_string() })?;
                 }

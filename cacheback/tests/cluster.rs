@@ -161,8 +161,12 @@ async fn a_primary_killed_under_reads_and_refreshes() {
     // Each with a coherent copy, which must follow the promotion.
     let long = Duration::from_secs(600);
     let a = fixture(Backend::Cluster).queue(InProcessQueue::new()).coherent_local(long).build().await;
-    let b =
-        fixture(Backend::Cluster).queue(InProcessQueue::new()).coherent_local(long).prefix(&a.prefix).build().await;
+    let b = fixture(Backend::Cluster)
+        .queue(InProcessQueue::new())
+        .coherent_local(long)
+        .prefix(&a.prefix)
+        .build()
+        .await;
     // A key whose primary is not the first seed node, which the tests after
     // this one connect through first.
     let first_seed: u16 = redis_cluster_nodes()[0].rsplit_once(':').unwrap().1.parse().unwrap();
@@ -227,13 +231,19 @@ async fn a_primary_killed_under_reads_and_refreshes() {
         {
             break killed.elapsed();
         }
-        assert!(killed.elapsed() < Duration::from_secs(40), "the other copy never heard of the promoted primary");
+        assert!(
+            killed.elapsed() < Duration::from_secs(40),
+            "the other copy never heard of the promoted primary"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     a.dummy().set(&shared, ("again".to_owned(), 0.0)).await.unwrap();
     let again = std::time::Instant::now();
     while b.dummy().get(&shared).await.unwrap().unwrap().0 != "again" {
-        assert!(again.elapsed() < Duration::from_secs(5), "a write on the promoted primary did not evict the other copy");
+        assert!(
+            again.elapsed() < Duration::from_secs(5),
+            "a write on the promoted primary did not evict the other copy"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     eprintln!(

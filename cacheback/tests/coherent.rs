@@ -1,4 +1,4 @@
-//! A coherent local copy (`RedisStore::keep_coherent`): another engine's
+//! A coherent local copy (`LocalCache::keep_coherent`): another engine's
 //! writes evict this one's copies at once, on one Redis, a Cluster and a
 //! Sentinel group's master; a copy is neither kept nor served while Redis
 //! cannot tell of writes.
@@ -69,9 +69,10 @@ async fn engine_on(port: u16, prefix: &str) -> (Cacheback, Env) {
         .await
         .unwrap();
     let local = LocalCache::new(LONG);
-    store.keep_coherent(&local).await.unwrap();
+    local.keep_coherent(&store).await.unwrap();
     let env = fixture(Backend::Memory).env();
-    let builder = Cacheback::builder().store("default", store).local_cache("default", local).clock(env.clock.clone());
+    let builder =
+        Cacheback::builder().store("default", store).local_cache("default", local).clock(env.clock.clone());
     (register_dummies(builder, &env).build().unwrap(), env)
 }
 
@@ -166,6 +167,9 @@ async fn settings_make_the_copy_coherent() {
         }))
         .unwrap();
         let err = database.builder().await.unwrap_err().to_string();
-        assert!(err.contains("initializers.cacheback.caches.default.local.coherent") && err.contains("Redis"), "{err}");
+        assert!(
+            err.contains("initializers.cacheback.caches.default.local.coherent") && err.contains("Redis"),
+            "{err}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cacheback::Clock;
 use cacheback::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
 use cacheback::settings::Settings;
-use cacheback::store::{CacheStore, StoredValue};
+use cacheback::store::StoredValue;
 use common::*;
 use serde_json::json;
 
@@ -25,9 +25,14 @@ static TOPOLOGY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 fn master_address() -> String {
     let (master, sentinels) = redis_sentinel();
     for sentinel in &sentinels {
-        let asked = redis::Client::open(format!("redis://{sentinel}")).and_then(|c| c.get_connection()).and_then(
-            |mut c| redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(&master).query::<Vec<String>>(&mut c),
-        );
+        let asked = redis::Client::open(format!("redis://{sentinel}"))
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| {
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&master)
+                    .query::<Vec<String>>(&mut c)
+            });
         if let Ok(address) = asked {
             return format!("{}:{}", address[0], address[1]);
         }
@@ -58,17 +63,27 @@ async fn settings_put_a_store_and_the_queue_behind_sentinels() {
     let store = cache.store("default").unwrap();
     store.set("k", StoredValue::Encoded("[1.0]".into()), Duration::from_secs(60)).await.unwrap();
     assert!(format!("{store:?}").contains("sentinel"), "{store:?}");
-    let written: Option<String> =
-        redis::cmd("GET").arg(format!("{}item:k", store_prefix(&format!("{store:?}")))).query(&mut on(&master_address())).unwrap();
+    let written: Option<String> = redis::cmd("GET")
+        .arg(format!("{}item:k", store_prefix(&format!("{store:?}"))))
+        .query(&mut on(&master_address()))
+        .unwrap();
     assert_eq!(written.as_deref(), Some("[1.0]"), "the item is on the master the sentinels name");
     store.clear().await.unwrap();
     let worker = settings.sidekiq.as_ref().unwrap().worker(cache.clone()).await.unwrap();
     assert_eq!(worker.queues(), [queue]);
 
     let cases = [
-        (json!({ "backend": "redis", "url": redis_url(), "sentinel": group }), "caches.default.sentinel", "one of"),
+        (
+            json!({ "backend": "redis", "url": redis_url(), "sentinel": group }),
+            "caches.default.sentinel",
+            "one of",
+        ),
         (json!({ "backend": "redis", "sentinel": "127.0.0.1:26379" }), "caches.default", "names no master"),
-        (json!({ "backend": "redis", "sentinel": "nobody@127.0.0.1:1" }), "caches.default.sentinel", "cannot connect"),
+        (
+            json!({ "backend": "redis", "sentinel": "nobody@127.0.0.1:1" }),
+            "caches.default.sentinel",
+            "cannot connect",
+        ),
     ];
     for (config, key, says) in cases {
         let err = match Settings::from_json(json!({ "caches": { "default": config } })) {
@@ -106,9 +121,14 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
         .connect()
         .await
         .unwrap();
-    let a = fixture(Backend::Sentinel).refresh_queue(queue).coherent_local(Duration::from_secs(600)).build().await;
+    let a = fixture(Backend::Sentinel)
+        .refresh_queue(queue)
+        .coherent_local(Duration::from_secs(600))
+        .build()
+        .await;
     // Another process, whose coherent copy must follow the master too.
-    let b = fixture(Backend::Sentinel).coherent_local(Duration::from_secs(600)).prefix(&a.prefix).build().await;
+    let b =
+        fixture(Backend::Sentinel).coherent_local(Duration::from_secs(600)).prefix(&a.prefix).build().await;
     let worker = SidekiqWorker::sentinel_builder(a.cache.clone(), &master, sentinels.clone())
         .queues([queue_name.clone()])
         .concurrency(2)
@@ -180,7 +200,10 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     let queued = ("queued after the failover".to_owned(),);
     a.dummy().async_refresh(&queued).await.unwrap();
     let fetched = loop {
-        assert!(started.elapsed() < Duration::from_secs(40), "the worker never ran a job queued on the new master");
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the worker never ran a job queued on the new master"
+        );
         if a.dummy().raw_get(&queued).await.unwrap().is_some() {
             break started.elapsed();
         }
@@ -192,13 +215,19 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
         if b.dummy().get(&shared).await.unwrap().unwrap().0 == "after" {
             break started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(40), "the other copy never heard of the new master's writes");
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the other copy never heard of the new master's writes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     a.dummy().set(&shared, ("again".to_owned(), 0.0)).await.unwrap();
     let again = Instant::now();
     while b.dummy().get(&shared).await.unwrap().unwrap().0 != "again" {
-        assert!(again.elapsed() < Duration::from_secs(5), "a write on the new master did not evict the other copy");
+        assert!(
+            again.elapsed() < Duration::from_secs(5),
+            "a write on the new master did not evict the other copy"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let left: usize =

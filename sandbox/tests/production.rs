@@ -110,7 +110,9 @@ fn the_sandbox_in_production_behind_redis_sentinel() {
     let address: Vec<String> = redis::cmd("SENTINEL")
         .arg("get-master-addr-by-name")
         .arg(&master)
-        .query(&mut redis::Client::open(format!("redis://{}", sentinels[0])).unwrap().get_connection().unwrap())
+        .query(
+            &mut redis::Client::open(format!("redis://{}", sentinels[0])).unwrap().get_connection().unwrap(),
+        )
         .unwrap();
     deployment.redis = redis::Client::open(format!("redis://{}:{}", address[0], address[1]))
         .and_then(|c| c.get_connection())

@@ -89,7 +89,10 @@ pub fn redis_cluster_nodes() -> Vec<String> {
 pub fn redis_sentinel() -> (String, Vec<String>) {
     let group = std::env::var("CACHEBACK_TEST_REDIS_SENTINEL").unwrap_or_default();
     let parsed = group.split_once('@').map(|(master, sentinels)| {
-        (master.to_owned(), sentinels.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+        (
+            master.to_owned(),
+            sentinels.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>(),
+        )
     });
     match parsed {
         Some((master, sentinels)) if !master.is_empty() && !sentinels.is_empty() => (master, sentinels),

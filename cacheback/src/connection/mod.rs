@@ -291,7 +291,6 @@ async fn following(link: &sentinel::SentinelLink, err: &RedisError, started: Ins
     }
 }
 
-
 /// Whether `err` means the connection is broken (and the manager is
 /// replacing it), so that the request may go through on the next one.
 fn is_connection_error(err: &RedisError) -> bool {
@@ -308,13 +307,22 @@ fn timed_out(timeout: Duration) -> RedisError {
 /// Connects to `target`, within `timeout` overall; every request of the
 /// connection then returns within `timeout` too (see [`RedisConnection`]).
 /// On error, returns what failed (for the caller's message) and why.
-pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<RedisConnection, (String, RedisError)> {
+pub(crate) async fn connect(
+    target: &Target,
+    timeout: Duration,
+) -> Result<RedisConnection, (String, RedisError)> {
     match target {
         Target::Url(url) => connect_url(url, timeout).await,
         Target::Cluster(nodes) => connect_cluster(nodes, timeout).await,
         Target::Sentinel { master, sentinels } => {
             let link = sentinel::connect(master, sentinels, timeout).await.map_err(|e| {
-                (format!("cannot connect to the master `{master}` of the sentinels `{}`", sentinels.join(",")), e)
+                (
+                    format!(
+                        "cannot connect to the master `{master}` of the sentinels `{}`",
+                        sentinels.join(",")
+                    ),
+                    e,
+                )
             })?;
             Ok(RedisConnection { link: Link::Sentinel(link), timeout: Some(timeout) })
         }
@@ -342,10 +350,11 @@ fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
 
 async fn connect_url(url: &str, timeout: Duration) -> Result<RedisConnection, (String, RedisError)> {
     let client = redis::Client::open(url).map_err(|e| (format!("invalid Redis URL `{url}`"), e))?;
-    let manager = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, manager_config(timeout)))
-        .await
-        .unwrap_or_else(|_| Err(timed_out(timeout)))
-        .map_err(|e| (format!("cannot connect to Redis at `{url}`"), e))?;
+    let manager =
+        tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, manager_config(timeout)))
+            .await
+            .unwrap_or_else(|_| Err(timed_out(timeout)))
+            .map_err(|e| (format!("cannot connect to Redis at `{url}`"), e))?;
     Ok(RedisConnection { link: Link::Single(manager), timeout: Some(timeout) })
 }
 

@@ -39,7 +39,6 @@ mod database;
 mod memory;
 mod null;
 mod redis;
-mod tracking;
 
 #[cfg(feature = "sea-orm")]
 pub use self::database::{

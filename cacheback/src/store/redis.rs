@@ -42,15 +42,18 @@ pub const DEFAULT_KEY_PREFIX: &str = "cacheback:";
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    pub(super) conn: RedisConnection,
-    pub(super) prefix: String,
-    pub(super) target: Target,
-    pub(super) timeout: Duration,
+    conn: RedisConnection,
+    prefix: String,
+    target: Target,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("at", &self.target.to_string()).field("prefix", &self.prefix).finish()
+        f.debug_struct("RedisStore")
+            .field("at", &self.target.to_string())
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -117,34 +120,21 @@ impl RedisStore {
         }
     }
 
-    /// Keeps `local` (the local copy in front of this store) coherent:
-    /// every write of this store's items by any process evicts the copy,
-    /// through Redis's server-assisted client-side caching (`CLIENT
-    /// TRACKING` in `BCAST` mode on a RESP3 connection per server that takes
-    /// writes: the one server, the Sentinel group's master, each primary of
-    /// a Cluster; followed through failovers). While a tracking connection
-    /// is down, the copy is emptied and not served
-    /// ([`LocalCache::is_serving`](crate::LocalCache::is_serving)); its
-    /// time to live stays an upper bound. Runs until `local` is dropped.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use cacheback::{Cacheback, LocalCache};
-    /// use cacheback::store::RedisStore;
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let store = RedisStore::connect("redis://127.0.0.1/").await.unwrap();
-    /// let local = LocalCache::new(Duration::from_secs(60));
-    /// store.keep_coherent(&local).await.unwrap();
-    /// let cache = Cacheback::builder().store("default", store).local_cache("default", local).build().unwrap();
-    /// # let _ = cache;
-    /// # });
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// When Redis cannot track (before Redis 6, or `CLIENT` refused by an ACL).
-    pub async fn keep_coherent(&self, local: &crate::LocalCache) -> Result<(), StoreError> {
-        super::tracking::keep_coherent(self, local).await
+    /// Where this store's writes are, for a tracker keeping a local copy
+    /// coherent ([`LocalCache::keep_coherent`](crate::LocalCache::keep_coherent)).
+    pub(crate) fn tracking_source(&self) -> crate::tracking::Source {
+        crate::tracking::Source {
+            conn: self.conn.clone(),
+            target: self.target.clone(),
+            item_prefix: self.item_key(""),
+            timeout: self.timeout,
+        }
+    }
+
+    /// Where this store is (its URL, its Cluster's seed nodes, its Sentinel
+    /// group), for messages.
+    pub(crate) fn describe(&self) -> String {
+        self.target.to_string()
     }
 
     /// The key prefix.
@@ -406,7 +396,7 @@ impl CacheStore for RedisStore {
 }
 
 /// The namespace of items under the prefix.
-pub(super) const ITEM: &str = "item:";
+const ITEM: &str = "item:";
 /// The namespace of claims under the prefix.
 const LOCK: &str = "lock:";
 

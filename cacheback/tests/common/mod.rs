@@ -373,7 +373,7 @@ impl FixtureBuilder {
             let local = cacheback::LocalCache::new(ttl);
             if self.coherent {
                 let store = redis_store_on(self.backend, &format!("{prefix}default:")).await;
-                store.keep_coherent(&local).await.unwrap();
+                local.keep_coherent(&store).await.unwrap();
             }
             builder = builder.local_cache("default", local);
         }

@@ -1,5 +1,6 @@
-//! A [`LocalCache`] kept coherent with a [`RedisStore`] by Redis's
-//! server-assisted client-side caching: one RESP3 connection per server
+//! A [`LocalCache`](crate::LocalCache) kept coherent with a
+//! [`RedisStore`](crate::store::RedisStore) by Redis's server-assisted
+//! client-side caching: one RESP3 connection per server
 //! that takes writes (the one server, the master a Sentinel group names, or
 //! each primary of a Cluster) in `CLIENT TRACKING ON BCAST PREFIX
 //! <prefix>item:` mode, whose invalidation pushes evict the copies.
@@ -24,13 +25,12 @@
 
 use std::time::Duration;
 
-use redis::{AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
+use redis::{
+    AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
+};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::RedisStore;
 use crate::connection::{RedisConnection, Target};
-use crate::error::StoreError;
-use crate::local::{LocalCache, WeakLocal};
 
 /// How often the tracking connections are pinged and the servers that take
 /// writes looked up again (a failover moves them).
@@ -42,40 +42,60 @@ const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// The name of the tracking connections in `CLIENT LIST`.
 pub(crate) const CLIENT_NAME: &str = "cacheback-tracking";
 
-/// Starts keeping `local` coherent with `store` (see
-/// [`RedisStore::keep_coherent`]); returns once every tracking connection
-/// tracks, or with why it cannot.
-pub(super) async fn keep_coherent(store: &RedisStore, local: &LocalCache) -> Result<(), StoreError> {
+/// Where a Redis store's writes are: what a tracker connects to.
+pub(crate) struct Source {
+    /// The store's connection: where the servers that take writes are.
+    pub(crate) conn: RedisConnection,
+    pub(crate) target: Target,
+    /// `<prefix>item:`: the keys of the store's items.
+    pub(crate) item_prefix: String,
+    pub(crate) timeout: Duration,
+}
+
+/// What a tracker tells the copy it keeps coherent.
+pub(crate) enum Event<'a> {
+    /// Tracking is up: copies may be kept and served (none from before).
+    Tracking,
+    /// Tracking was lost: no copy may be served.
+    Lost,
+    /// The item under this key (the store's key, without the prefix) was written.
+    Written(&'a str),
+    /// Anything may have been written (`FLUSHDB`).
+    Flushed,
+    /// The tracker checks its connections (once a second): whether the copy
+    /// is still there to keep coherent.
+    Checking,
+}
+
+/// Where a tracker's events go; `false` once the copy is gone (the tracker
+/// then stops).
+pub(crate) type Sink = Box<dyn Fn(Event<'_>) -> bool + Send + Sync>;
+
+/// Opens the tracking connections of `source`, then tracks in the
+/// background, telling `sink`, until it returns `false`. Returns once every
+/// connection tracks (after telling `sink` [`Event::Tracking`]), or why it
+/// cannot.
+pub(crate) async fn start(source: Source, sink: Sink) -> RedisResult<()> {
     let mut tracker = Tracker {
-        conn: store.conn.clone(),
-        target: store.target.clone(),
-        item_prefix: format!("{}{}", store.prefix, super::redis::ITEM),
-        local: local.downgrade(),
-        timeout: store.timeout,
+        conn: source.conn,
+        target: source.target,
+        item_prefix: source.item_prefix,
+        sink,
+        timeout: source.timeout,
     };
-    let session = tracker.open().await.map_err(|e| {
-        StoreError::with_source(
-            format!(
-                "Redis at `{}` cannot keep the local copy coherent (CLIENT TRACKING needs Redis 6 or later)",
-                store.target
-            ),
-            e,
-        )
-    })?;
-    local.track();
-    local.resume();
+    let session = tracker.open().await?;
+    (tracker.sink)(Event::Tracking);
     tokio::spawn(tracker.run(session));
     Ok(())
 }
 
 struct Tracker {
-    /// The store's connection: where the servers that take writes are.
     conn: RedisConnection,
     target: Target,
-    /// `<prefix>item:`: what the tracking connections track, and what is
-    /// stripped off a key to find its copy.
+    /// What the tracking connections track, and what is stripped off a key
+    /// to find its copy.
     item_prefix: String,
-    local: WeakLocal,
+    sink: Sink,
     timeout: Duration,
 }
 
@@ -88,7 +108,7 @@ struct Session {
 
 /// Why a session ended.
 enum Ended {
-    /// The local copy was dropped: nothing is left to keep coherent.
+    /// The copy is gone: nothing is left to keep coherent.
     Dropped,
     /// Tracking was lost; the copy must not be served until it is back.
     Lost(String),
@@ -100,13 +120,13 @@ impl Tracker {
     async fn run(mut self, mut session: Session) {
         loop {
             let Ended::Lost(why) = self.serve(&mut session).await else { return };
-            let Some(local) = self.local.upgrade() else { return };
-            local.suspend();
+            if !(self.sink)(Event::Lost) {
+                return;
+            }
             tracing::warn!(target: "cacheback", reason = %why, "Local copy not served: Redis cannot tell of writes until tracking is back");
-            drop(local);
             session = loop {
                 tokio::time::sleep(RETRY_EVERY).await;
-                if self.local.is_dropped() {
+                if !(self.sink)(Event::Checking) {
                     return;
                 }
                 match self.open().await {
@@ -114,8 +134,9 @@ impl Tracker {
                     Err(err) => tracing::debug!(target: "cacheback", error = %err, "Tracking not back yet"),
                 }
             };
-            let Some(local) = self.local.upgrade() else { return };
-            local.resume();
+            if !(self.sink)(Event::Tracking) {
+                return;
+            }
             tracing::info!(target: "cacheback", "Local copy served again: Redis tells of writes");
         }
     }
@@ -128,15 +149,14 @@ impl Tracker {
             tokio::select! {
                 push = session.pushes.recv() => {
                     let Some(push) = push else { return Ended::Lost("the tracking connections closed".into()) };
-                    let Some(local) = self.local.upgrade() else { return Ended::Dropped };
                     match push.kind {
-                        PushKind::Invalidate => self.invalidate(&local, &push.data),
+                        PushKind::Invalidate if !self.invalidate(&push.data) => return Ended::Dropped,
                         PushKind::Disconnection => return Ended::Lost("a tracking connection dropped".into()),
                         _ => {}
                     }
                 }
                 _ = check.tick() => {
-                    if self.local.is_dropped() {
+                    if !(self.sink)(Event::Checking) {
                         return Ended::Dropped;
                     }
                     if let Err(why) = self.check(session).await {
@@ -151,7 +171,8 @@ impl Tracker {
     /// servers that take writes.
     async fn check(&mut self, session: &mut Session) -> Result<(), String> {
         for connection in &mut session.connections {
-            let pong = tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<()>(connection)).await;
+            let pong =
+                tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<()>(connection)).await;
             match pong {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => return Err(format!("a tracking connection failed: {err}")),
@@ -165,27 +186,26 @@ impl Tracker {
         }
     }
 
-    /// Evicts the copies of the keys an invalidation push names; a push
-    /// without keys (`FLUSHDB`, `FLUSHALL`), or naming a tag's version (the
-    /// items carrying the tag are not known here), empties the copy.
-    fn invalidate(&self, local: &LocalCache, data: &[Value]) {
+    /// Tells the sink of the keys an invalidation push names, or of a
+    /// flush for a push without keys (`FLUSHDB`, `FLUSHALL`); `false` once
+    /// the copy is gone.
+    fn invalidate(&self, data: &[Value]) -> bool {
         for value in data {
             let Value::Array(keys) = value else {
-                local.flush();
-                return;
+                return (self.sink)(Event::Flushed);
             };
             for key in keys {
                 let Value::BulkString(key) = key else { continue };
-                let Some(key) = std::str::from_utf8(key).ok().and_then(|k| k.strip_prefix(&self.item_prefix)) else {
+                let Some(key) = std::str::from_utf8(key).ok().and_then(|k| k.strip_prefix(&self.item_prefix))
+                else {
                     continue;
                 };
-                if super::is_tag_version_key(key) {
-                    local.flush();
-                    return;
+                if !(self.sink)(Event::Written(key)) {
+                    return false;
                 }
-                local.invalidate(key);
             }
         }
+        true
     }
 
     /// Connects a tracking connection to each server that takes writes.
@@ -203,10 +223,14 @@ impl Tracker {
     async fn servers(&mut self) -> RedisResult<Vec<String>> {
         Ok(match &self.target {
             Target::Url(url) => vec![url.clone()],
-            Target::Sentinel { .. } => self.conn.sentinel_master().map(|at| format!("redis://{at}")).into_iter().collect(),
+            Target::Sentinel { .. } => {
+                self.conn.sentinel_master().map(|at| format!("redis://{at}")).into_iter().collect()
+            }
             Target::Cluster(_) => {
                 let mut primaries: Vec<String> = match self.conn.primaries().await {
-                    Some(primaries) => primaries?.into_iter().map(|(host, port)| format!("redis://{host}:{port}")).collect(),
+                    Some(primaries) => {
+                        primaries?.into_iter().map(|(host, port)| format!("redis://{host}:{port}")).collect()
+                    }
                     None => Vec::new(),
                 };
                 primaries.sort();
