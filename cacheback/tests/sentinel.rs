@@ -244,3 +244,105 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     running.shutdown().await;
     store.clear().await.unwrap();
 }
+
+/// The master killed (SIGKILL) under a stream of stale reads, with the
+/// refresh queue behind the same sentinels: no reader gets an error while
+/// the sentinels notice (`down-after-milliseconds`) and promote the
+/// replica, and refreshes land again on the new master; the time that
+/// takes is printed. The killed server then comes back as the new master's
+/// replica, so the group has a replica again for the tests that follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_killed_under_reads() {
+    let _topology = TOPOLOGY.write().await;
+    let (master, sentinels) = redis_sentinel();
+    let queue_name = unique_prefix("killed").replace(':', "-");
+    let queue = SidekiqQueue::sentinel_builder(&master, sentinels.clone())
+        .default_queue(&queue_name)
+        .connect()
+        .await
+        .unwrap();
+    let a = fixture(Backend::Sentinel).refresh_queue(queue).build().await;
+    let worker = SidekiqWorker::sentinel_builder(a.cache.clone(), &master, sentinels.clone())
+        .queues([queue_name.clone()])
+        .connect()
+        .await
+        .unwrap();
+    let running = worker.start();
+    let param = ("killed".to_owned(),);
+    a.dummy().refresh(&param).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, job, clock, param) = (stop.clone(), a.dummy(), a.clock().clone(), param.clone());
+        tokio::spawn(async move {
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                clock.advance(Duration::from_secs(601));
+                if let Err(err) = job.lookup(&param).await {
+                    errors.push(err.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            errors
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let old_master = master_address();
+    let mut node = on(&old_master);
+    let info: String = redis::cmd("INFO").arg("server").query(&mut node).unwrap();
+    let pid = info.lines().find_map(|l| l.strip_prefix("process_id:")).unwrap().trim().to_owned();
+    let dir: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("dir").query(&mut node).unwrap();
+    let killed = Instant::now();
+    let at_kill = a.clock().now();
+    std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+
+    let landed = loop {
+        assert!(killed.elapsed() < Duration::from_secs(40), "no refresh landed after the promotion");
+        if let Ok(Some(item)) = a.dummy().raw_get(&param).await
+            && item.fetched_at.is_some_and(|at| at > at_kill + 601.0)
+            && master_address() != old_master
+        {
+            break killed.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let errors = reader.await.unwrap();
+    assert!(errors.is_empty(), "a reader got an error: {errors:?}");
+    eprintln!("sentinel: refreshes land again {} ms after the master was killed", landed.as_millis());
+    running.shutdown().await;
+    a.cache.store("default").unwrap().clear().await.unwrap();
+
+    // The killed server comes back as the new master's replica
+    // (scripts/test stops it by its port).
+    let (host, port) = old_master.rsplit_once(':').unwrap();
+    let new_master = master_address();
+    let (new_host, new_port) = new_master.rsplit_once(':').unwrap();
+    std::process::Command::new("redis-server")
+        .args(["--port", port, "--bind", host, "--save", "", "--appendonly", "no", "--dir", &dir[1]])
+        .args(["--replicaof", new_host, new_port, "--daemonize", "yes"])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let replicas: Option<usize> = redis::cmd("SENTINEL")
+            .arg("replicas")
+            .arg(&master)
+            .query::<Vec<Vec<String>>>(&mut on(&sentinels[0]))
+            .ok()
+            .map(|replicas| {
+                replicas
+                    .iter()
+                    .filter(|fields| {
+                        fields.windows(2).any(|pair| pair[0] == "flags" && pair[1] == "slave")
+                    })
+                    .count()
+            });
+        if replicas == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the killed server did not come back as a replica: {replicas:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
