@@ -334,9 +334,7 @@ async fn the_master_killed_under_reads() {
             .map(|replicas| {
                 replicas
                     .iter()
-                    .filter(|fields| {
-                        fields.windows(2).any(|pair| pair[0] == "flags" && pair[1] == "slave")
-                    })
+                    .filter(|fields| fields.windows(2).any(|pair| pair[0] == "flags" && pair[1] == "slave"))
                     .count()
             });
         if replicas == Some(1) {
