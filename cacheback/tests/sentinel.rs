@@ -100,6 +100,39 @@ async fn settings_put_a_store_and_the_queue_behind_sentinels() {
     assert!(err.contains("initializers.cacheback.sidekiq.sentinel") && err.contains("not both"), "{err}");
 }
 
+/// A stream of reads that each find the item of `param` stale (the clock
+/// moved past its lifetime), recording the errors readers get.
+struct StaleReads {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl StaleReads {
+    fn start(engine: &Fixture, param: &(String,)) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stopped, job, clock, param) =
+            (stop.clone(), engine.dummy(), engine.clock().clone(), param.clone());
+        let task = tokio::spawn(async move {
+            let mut errors = Vec::new();
+            while !stopped.load(Ordering::SeqCst) {
+                clock.advance(Duration::from_secs(601)); // every read finds it stale
+                if let Err(err) = job.lookup(&param).await {
+                    errors.push(err.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            errors
+        });
+        Self { stop, task }
+    }
+
+    /// Stops the reads; the errors they got.
+    async fn errors(self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
 /// The key prefix in a `RedisStore`'s `Debug` text.
 fn store_prefix(debug: &str) -> String {
     debug.split("prefix: \"").nth(1).unwrap().split('"').next().unwrap().to_owned()
@@ -142,21 +175,7 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     a.dummy().set(&shared, ("before".to_owned(), 0.0)).await.unwrap();
     assert_eq!(b.dummy().get(&shared).await.unwrap().unwrap().0, "before");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (stop, job, clock, param) = (stop.clone(), a.dummy(), a.clock().clone(), param.clone());
-        tokio::spawn(async move {
-            let mut errors = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                clock.advance(Duration::from_secs(601)); // every read finds it stale
-                if let Err(err) = job.lookup(&param).await {
-                    errors.push(err.to_string());
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            errors
-        })
-    };
+    let reads = StaleReads::start(&a, &param);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let old_master = master_address();
@@ -192,8 +211,7 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    stop.store(true, Ordering::SeqCst);
-    let errors = reader.await.unwrap();
+    let errors = reads.errors().await;
     assert!(errors.is_empty(), "a reader got an error: {errors:?}");
 
     // The worker fetches from the new master: a refresh queued now is run.
@@ -245,17 +263,39 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     store.clear().await.unwrap();
 }
 
+/// How a test loses the master.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// SIGKILL; the server is then started again as the new master's replica.
+    Killed,
+    /// SIGSTOP (it accepts connections and answers nothing); then SIGCONT,
+    /// and the sentinels make it the new master's replica.
+    Hung,
+}
+
 /// The master killed (SIGKILL) under a stream of stale reads, with the
-/// refresh queue behind the same sentinels: no reader gets an error while
-/// the sentinels notice (`down-after-milliseconds`) and promote the
-/// replica, and refreshes land again on the new master; the time that
-/// takes is printed. The killed server then comes back as the new master's
-/// replica, so the group has a replica again for the tests that follow.
+/// refresh queue behind the same sentinels and a live worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_killed_under_reads() {
+    the_master_lost(Loss::Killed).await;
+}
+
+/// The master hung (SIGSTOP) under a stream of stale reads: each read
+/// waits the store's timeout at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_hung_under_reads() {
+    the_master_lost(Loss::Hung).await;
+}
+
+/// No reader gets an error while the sentinels notice the loss
+/// (`down-after-milliseconds`) and promote the replica, and refreshes land
+/// again on the new master; the time that takes is printed. The lost server
+/// then comes back as the new master's replica, so the group has a replica
+/// again for the tests that follow.
+async fn the_master_lost(loss: Loss) {
     let _topology = TOPOLOGY.write().await;
     let (master, sentinels) = redis_sentinel();
-    let queue_name = unique_prefix("killed").replace(':', "-");
+    let queue_name = unique_prefix("lost").replace(':', "-");
     let queue = SidekiqQueue::sentinel_builder(&master, sentinels.clone())
         .default_queue(&queue_name)
         .connect()
@@ -268,23 +308,9 @@ async fn the_master_killed_under_reads() {
         .await
         .unwrap();
     let running = worker.start();
-    let param = ("killed".to_owned(),);
+    let param = ("lost".to_owned(),);
     a.dummy().refresh(&param).await.unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (stop, job, clock, param) = (stop.clone(), a.dummy(), a.clock().clone(), param.clone());
-        tokio::spawn(async move {
-            let mut errors = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                clock.advance(Duration::from_secs(601));
-                if let Err(err) = job.lookup(&param).await {
-                    errors.push(err.to_string());
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            errors
-        })
-    };
+    let reads = StaleReads::start(&a, &param);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let old_master = master_address();
@@ -292,38 +318,48 @@ async fn the_master_killed_under_reads() {
     let info: String = redis::cmd("INFO").arg("server").query(&mut node).unwrap();
     let pid = info.lines().find_map(|l| l.strip_prefix("process_id:")).unwrap().trim().to_owned();
     let dir: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("dir").query(&mut node).unwrap();
-    let killed = Instant::now();
-    let at_kill = a.clock().now();
-    std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    let lost = Instant::now();
+    let at_loss = a.clock().now();
+    let signal = match loss {
+        Loss::Killed => "-KILL",
+        Loss::Hung => "-STOP",
+    };
+    std::process::Command::new("kill").args([signal, &pid]).status().unwrap();
 
     let landed = loop {
-        assert!(killed.elapsed() < Duration::from_secs(40), "no refresh landed after the promotion");
+        assert!(lost.elapsed() < Duration::from_secs(40), "no refresh landed after the promotion");
         if let Ok(Some(item)) = a.dummy().raw_get(&param).await
-            && item.fetched_at.is_some_and(|at| at > at_kill + 601.0)
+            && item.fetched_at.is_some_and(|at| at > at_loss + 601.0)
             && master_address() != old_master
         {
-            break killed.elapsed();
+            break lost.elapsed();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    let errors = reader.await.unwrap();
+    let errors = reads.errors().await;
     assert!(errors.is_empty(), "a reader got an error: {errors:?}");
-    eprintln!("sentinel: refreshes land again {} ms after the master was killed", landed.as_millis());
+    eprintln!("sentinel: master {loss:?}: refreshes land again {} ms after", landed.as_millis());
     running.shutdown().await;
     a.cache.store("default").unwrap().clear().await.unwrap();
 
-    // The killed server comes back as the new master's replica
-    // (scripts/test stops it by its port).
-    let (host, port) = old_master.rsplit_once(':').unwrap();
-    let new_master = master_address();
-    let (new_host, new_port) = new_master.rsplit_once(':').unwrap();
-    std::process::Command::new("redis-server")
-        .args(["--port", port, "--bind", host, "--save", "", "--appendonly", "no", "--dir", &dir[1]])
-        .args(["--replicaof", new_host, new_port, "--daemonize", "yes"])
-        .status()
-        .unwrap();
+    // The lost server comes back as the new master's replica (scripts/test
+    // stops it by its port).
+    match loss {
+        Loss::Killed => {
+            let (host, port) = old_master.rsplit_once(':').unwrap();
+            let new_master = master_address();
+            let (new_host, new_port) = new_master.rsplit_once(':').unwrap();
+            std::process::Command::new("redis-server")
+                .args(["--port", port, "--bind", host, "--save", "", "--appendonly", "no", "--dir", &dir[1]])
+                .args(["--replicaof", new_host, new_port, "--daemonize", "yes"])
+                .status()
+                .unwrap();
+        }
+        Loss::Hung => {
+            std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let replicas: Option<usize> = redis::cmd("SENTINEL")
@@ -337,10 +373,17 @@ async fn the_master_killed_under_reads() {
                     .filter(|fields| fields.windows(2).any(|pair| pair[0] == "flags" && pair[1] == "slave"))
                     .count()
             });
-        if replicas == Some(1) {
+        let role = redis::Client::open(format!("redis://{old_master}"))
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("ROLE").query::<redis::Value>(&mut c));
+        let replica = matches!(role, Ok(redis::Value::Array(ref parts)) if matches!(parts.first(), Some(redis::Value::BulkString(b)) if b == b"slave"));
+        if replicas == Some(1) && replica {
             break;
         }
-        assert!(Instant::now() < deadline, "the killed server did not come back as a replica: {replicas:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the lost server did not come back as a replica: {replicas:?} {role:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -65,7 +65,11 @@ impl SentinelLink {
         if self.read_current().asked > since {
             return Ok(false);
         }
-        let asked = sentinel.async_master_for(&self.master, None).await;
+        // Bounded: a hung server the sentinels still name would hold the
+        // lock (and every later ask) for good.
+        let asked = tokio::time::timeout(self.timeout, sentinel.async_master_for(&self.master, None))
+            .await
+            .unwrap_or_else(|_| Err(timed_out(self.timeout)));
         let (client, address) = {
             let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             current.asked = Instant::now();
