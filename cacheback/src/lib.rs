@@ -40,6 +40,7 @@ mod trace_context;
 mod tracking;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use self::connection::SentinelGroup;
 pub use self::engine::{Builder, Cacheback, DEFAULT_CACHE_ALIAS, NamedItem};
 pub use self::error::{Error, FetchError, QueueError, Result, SharedError, StoreError};
 pub use self::handle::{JobHandle, Lookup};

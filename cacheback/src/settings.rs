@@ -440,91 +440,8 @@ impl<'de> Deserialize<'de> for ClusterNodes {
     }
 }
 
-/// A Redis Sentinel group (`sentinel:` under a Redis cache or `sidekiq`):
-/// the name its sentinels know the master by, and their addresses. Written
-/// `<master>@<host:port>,<host:port>...` (as an environment variable holds
-/// it), or as `master:` and a `sentinels:` list; an empty string is none.
-///
-/// ```
-/// use cacheback::settings::SentinelGroup;
-/// let group: SentinelGroup =
-///     serde_json::from_value(serde_json::json!("mymaster@127.0.0.1:26391, 127.0.0.1:26392")).unwrap();
-/// assert_eq!(group.master, "mymaster");
-/// assert_eq!(group.sentinels, ["127.0.0.1:26391", "127.0.0.1:26392"]);
-/// let listed: SentinelGroup = serde_json::from_value(serde_json::json!(
-///     {"master": "mymaster", "sentinels": ["127.0.0.1:26391"]}
-/// )).unwrap();
-/// assert_eq!(listed.sentinels.len(), 1);
-/// assert!(serde_json::from_value::<SentinelGroup>(serde_json::json!("")).unwrap().is_empty());
-/// assert!(serde_json::from_value::<SentinelGroup>(serde_json::json!("127.0.0.1:26391")).is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct SentinelGroup {
-    /// The name the sentinels know the master by (`sentinel monitor <name> ...`).
-    pub master: String,
-    /// The sentinels, as `host:port` or `redis://` URLs.
-    pub sentinels: Vec<String>,
-}
-
-impl SentinelGroup {
-    /// Whether no group is given.
-    ///
-    /// ```
-    /// assert!(cacheback::settings::SentinelGroup::default().is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.master.is_empty() && self.sentinels.is_empty()
-    }
-}
-
-impl std::str::FromStr for SentinelGroup {
-    type Err = String;
-
-    /// Parses `<master>@<host:port>,<host:port>...`; an empty string is no group.
-    fn from_str(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(Self::default());
-        }
-        let Some((master, sentinels)) = text.split_once('@') else {
-            return Err(format!("`{text}` names no master: write `<master name>@<host:port>,<host:port>`"));
-        };
-        let sentinels: Vec<String> =
-            sentinels.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        if master.trim().is_empty() || sentinels.is_empty() {
-            return Err(format!(
-                "`{text}` needs a master name and at least one sentinel: `<master name>@<host:port>,<host:port>`"
-            ));
-        }
-        Ok(Self { master: master.trim().to_owned(), sentinels })
-    }
-}
-
-impl<'de> Deserialize<'de> for SentinelGroup {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Listed {
-            master: String,
-            sentinels: Vec<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            Text(String),
-            Listed(Listed),
-        }
-        match Form::deserialize(deserializer)? {
-            Form::Text(text) => text.parse().map_err(serde::de::Error::custom),
-            Form::Listed(Listed { master, sentinels }) if !master.is_empty() && !sentinels.is_empty() => {
-                Ok(Self { master, sentinels })
-            }
-            Form::Listed(_) => Err(serde::de::Error::custom(
-                "a Sentinel group needs a master name and at least one sentinel",
-            )),
-        }
-    }
-}
+/// A Redis Sentinel group (`sentinel:` under a Redis cache or `sidekiq`).
+pub use crate::connection::SentinelGroup;
 
 /// A [`LocalCache`]'s settings: `local:` under a Redis cache.
 ///
@@ -835,9 +752,7 @@ impl SidekiqSettings {
         self.check()?;
         let queue = match self.sentinel.is_empty() {
             true => SidekiqQueue::builder(self.url.clone()),
-            false => {
-                SidekiqQueue::sentinel_builder(self.sentinel.master.clone(), self.sentinel.sentinels.clone())
-            }
+            false => SidekiqQueue::sentinel_builder(self.sentinel.clone()),
         };
         let mut queue = queue
             .default_queue(self.queues.first().map_or(crate::queue::sidekiq::DEFAULT_QUEUE, String::as_str))
@@ -860,11 +775,7 @@ impl SidekiqSettings {
         self.check()?;
         let worker = match self.sentinel.is_empty() {
             true => SidekiqWorker::builder(cache, self.url.clone()),
-            false => SidekiqWorker::sentinel_builder(
-                cache,
-                self.sentinel.master.clone(),
-                self.sentinel.sentinels.clone(),
-            ),
+            false => SidekiqWorker::sentinel_builder(cache, self.sentinel.clone()),
         };
         worker
             .queues(self.queues.clone())
@@ -934,10 +845,7 @@ impl CacheConfig {
                 let (mut store, at) = match (!url.is_empty(), !cluster.is_empty(), !sentinel.is_empty()) {
                     (true, false, false) => (RedisStore::builder(url.clone()), "url"),
                     (false, true, false) => (RedisStore::cluster_builder(cluster.0.clone()), "cluster"),
-                    (false, false, true) => (
-                        RedisStore::sentinel_builder(sentinel.master.clone(), sentinel.sentinels.clone()),
-                        "sentinel",
-                    ),
+                    (false, false, true) => (RedisStore::sentinel_builder(sentinel.clone()), "sentinel"),
                     (false, false, false) => {
                         return Err(Error::Config {
                             key: key("url"),

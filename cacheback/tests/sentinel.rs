@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cacheback::Clock;
 use cacheback::queue::sidekiq::{SidekiqQueue, SidekiqWorker};
 use cacheback::settings::Settings;
 use cacheback::store::StoredValue;
+use cacheback::{Clock, SentinelGroup};
 use common::*;
 use serde_json::json;
 
@@ -92,6 +92,33 @@ async fn settings_put_a_store_and_the_queue_behind_sentinels() {
         };
         assert!(err.contains(key) && err.contains(says), "{config}: {err}");
     }
+    // The master's database and credentials, in the map form.
+    let prefix = unique_prefix("settings-db");
+    let on_db = Settings::from_json(json!({
+        "caches": { "default": {
+            "backend": "redis", "key_prefix": prefix,
+            "sentinel": { "master": master, "sentinels": sentinels, "db": 3 },
+        } },
+    }))
+    .unwrap();
+    let cache = on_db.builder().await.unwrap().build().unwrap();
+    let store = cache.store("default").unwrap();
+    store.set("k", StoredValue::Encoded("[3.0]".into()), Duration::from_secs(60)).await.unwrap();
+    let mut node = on(&master_address());
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut node).unwrap();
+    let written: Option<String> = redis::cmd("GET").arg(format!("{prefix}item:k")).query(&mut node).unwrap();
+    assert_eq!(written.as_deref(), Some("[3.0]"), "the item is in the master's database 3");
+    store.clear().await.unwrap();
+    let wrong = Settings::from_json(json!({
+        "caches": { "default": {
+            "backend": "redis",
+            "sentinel": { "master": master, "sentinels": sentinels, "password": "not-the-password" },
+        } },
+    }))
+    .unwrap();
+    let err = wrong.builder().await.unwrap_err().to_string();
+    assert!(err.contains("caches.default.sentinel") && !err.contains("not-the-password"), "{err}");
+
     let both = Settings::from_json(json!({
         "task_queue": "sidekiq", "sidekiq": { "url": redis_url(), "sentinel": group },
     }))
@@ -149,7 +176,7 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     let _topology = TOPOLOGY.write().await;
     let (master, sentinels) = redis_sentinel();
     let queue_name = unique_prefix("failover").replace(':', "-");
-    let queue = SidekiqQueue::sentinel_builder(&master, sentinels.clone())
+    let queue = SidekiqQueue::sentinel_builder(SentinelGroup::new(&master, sentinels.clone()))
         .default_queue(&queue_name)
         .connect()
         .await
@@ -162,12 +189,13 @@ async fn a_failover_under_reads_enqueues_and_a_worker() {
     // Another process, whose coherent copy must follow the master too.
     let b =
         fixture(Backend::Sentinel).coherent_local(Duration::from_secs(600)).prefix(&a.prefix).build().await;
-    let worker = SidekiqWorker::sentinel_builder(a.cache.clone(), &master, sentinels.clone())
-        .queues([queue_name.clone()])
-        .concurrency(2)
-        .connect()
-        .await
-        .unwrap();
+    let worker =
+        SidekiqWorker::sentinel_builder(a.cache.clone(), SentinelGroup::new(&master, sentinels.clone()))
+            .queues([queue_name.clone()])
+            .concurrency(2)
+            .connect()
+            .await
+            .unwrap();
     let running = worker.start();
     let param = ("failover".to_owned(),);
     a.dummy().refresh(&param).await.unwrap();
@@ -296,17 +324,18 @@ async fn the_master_lost(loss: Loss) {
     let _topology = TOPOLOGY.write().await;
     let (master, sentinels) = redis_sentinel();
     let queue_name = unique_prefix("lost").replace(':', "-");
-    let queue = SidekiqQueue::sentinel_builder(&master, sentinels.clone())
+    let queue = SidekiqQueue::sentinel_builder(SentinelGroup::new(&master, sentinels.clone()))
         .default_queue(&queue_name)
         .connect()
         .await
         .unwrap();
     let a = fixture(Backend::Sentinel).refresh_queue(queue).build().await;
-    let worker = SidekiqWorker::sentinel_builder(a.cache.clone(), &master, sentinels.clone())
-        .queues([queue_name.clone()])
-        .connect()
-        .await
-        .unwrap();
+    let worker =
+        SidekiqWorker::sentinel_builder(a.cache.clone(), SentinelGroup::new(&master, sentinels.clone()))
+            .queues([queue_name.clone()])
+            .connect()
+            .await
+            .unwrap();
     let running = worker.start();
     let param = ("lost".to_owned(),);
     a.dummy().refresh(&param).await.unwrap();

@@ -25,7 +25,10 @@
 //! manager reconnects in between, and the retry awaits that reconnection), so
 //! the first request after an outage goes through.
 
+mod group;
 mod sentinel;
+
+pub use self::group::SentinelGroup;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,18 +93,8 @@ pub(crate) enum Target {
     Url(String),
     /// A Redis Cluster's seed nodes' URLs.
     Cluster(Vec<String>),
-    /// The master the `sentinels` (`host:port` or URLs) know as `master`.
-    Sentinel { master: String, sentinels: Vec<String> },
-}
-
-impl Target {
-    /// The master the `sentinels` know as `master`.
-    pub(crate) fn sentinel(
-        master: impl Into<String>,
-        sentinels: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
-        Self::Sentinel { master: master.into(), sentinels: sentinels.into_iter().map(Into::into).collect() }
-    }
+    /// The master of a Sentinel group.
+    Sentinel(SentinelGroup),
 }
 
 impl std::fmt::Display for Target {
@@ -109,7 +102,7 @@ impl std::fmt::Display for Target {
         match self {
             Self::Url(url) => f.write_str(url),
             Self::Cluster(nodes) => write!(f, "cluster {}", nodes.join(",")),
-            Self::Sentinel { master, sentinels } => write!(f, "sentinel {master}@{}", sentinels.join(",")),
+            Self::Sentinel(group) => write!(f, "sentinel {group}"),
         }
     }
 }
@@ -314,16 +307,10 @@ pub(crate) async fn connect(
     match target {
         Target::Url(url) => connect_url(url, timeout).await,
         Target::Cluster(nodes) => connect_cluster(nodes, timeout).await,
-        Target::Sentinel { master, sentinels } => {
-            let link = sentinel::connect(master, sentinels, timeout).await.map_err(|e| {
-                (
-                    format!(
-                        "cannot connect to the master `{master}` of the sentinels `{}`",
-                        sentinels.join(",")
-                    ),
-                    e,
-                )
-            })?;
+        Target::Sentinel(group) => {
+            let link = sentinel::connect(group, timeout)
+                .await
+                .map_err(|e| (format!("cannot connect to the master of the sentinels `{group}`"), e))?;
             Ok(RedisConnection { link: Link::Sentinel(link), timeout: Some(timeout) })
         }
     }

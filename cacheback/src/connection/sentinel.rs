@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
-use redis::sentinel::Sentinel;
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{RedisError, RedisResult};
 
-use super::{manager_config, timed_out};
+use super::{SentinelGroup, manager_config, timed_out};
 
 /// How long the watcher waits before trying the next sentinel after one
 /// could not be subscribed to, or dropped its subscription.
@@ -33,6 +33,8 @@ const WATCH_RETRY: Duration = Duration::from_millis(500);
 /// a [`RedisConnection`](super::RedisConnection).
 pub(super) struct SentinelLink {
     master: String,
+    /// How the master is logged in to (database, credentials).
+    node: SentinelNodeConnectionInfo,
     sentinel: tokio::sync::Mutex<Sentinel>,
     timeout: Duration,
     current: RwLock<Current>,
@@ -67,9 +69,10 @@ impl SentinelLink {
         }
         // Bounded: a hung server the sentinels still name would hold the
         // lock (and every later ask) for good.
-        let asked = tokio::time::timeout(self.timeout, sentinel.async_master_for(&self.master, None))
-            .await
-            .unwrap_or_else(|_| Err(timed_out(self.timeout)));
+        let asked =
+            tokio::time::timeout(self.timeout, sentinel.async_master_for(&self.master, Some(&self.node)))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(self.timeout)));
         let (client, address) = {
             let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             current.asked = Instant::now();
@@ -101,18 +104,14 @@ pub(super) fn is_demoted(err: &RedisError) -> bool {
         || CODES.iter().any(|code| err.detail().is_some_and(|detail| detail.contains(code)))
 }
 
-/// Connects to the master that the `sentinels` (`host:port` or `redis://`
-/// URLs) name `master`, within `timeout`, and starts watching for
-/// `+switch-master`.
-pub(super) async fn connect(
-    master: &str,
-    sentinels: &[String],
-    timeout: Duration,
-) -> RedisResult<Arc<SentinelLink>> {
-    let urls: Vec<String> = sentinels.iter().map(|s| url_of(s)).collect();
+/// Connects to the master of `group`, within `timeout`, and starts
+/// watching for `+switch-master`.
+pub(super) async fn connect(group: &SentinelGroup, timeout: Duration) -> RedisResult<Arc<SentinelLink>> {
+    let urls: Vec<String> = group.sentinels.iter().map(|s| url_of(s)).collect();
     let mut sentinel = Sentinel::build(urls.clone())?;
+    let (master, node) = (group.master.as_str(), group.node_info());
     let connecting = async {
-        let client = sentinel.async_master_for(master, None).await?;
+        let client = sentinel.async_master_for(master, Some(&node)).await?;
         let address = client.get_connection_info().addr().to_string();
         Ok::<_, RedisError>((new_manager(client, timeout).await?, address))
     };
@@ -120,6 +119,7 @@ pub(super) async fn connect(
         tokio::time::timeout(timeout, connecting).await.unwrap_or_else(|_| Err(timed_out(timeout)))?;
     let link = Arc::new(SentinelLink {
         master: master.to_owned(),
+        node,
         sentinel: tokio::sync::Mutex::new(sentinel),
         timeout,
         current: RwLock::new(Current { manager, address, asked: Instant::now() }),

@@ -99,22 +99,20 @@ impl RedisStore {
         }
     }
 
-    /// Configures a store on the master that the `sentinels` (`host:port`
-    /// or `redis://` URLs) of a Redis Sentinel group know as `master`,
+    /// Configures a store on the master of a Redis Sentinel `group`,
     /// followed through failovers: the sentinels are asked again when a
     /// request fails on the connection or as on a demoted master
     /// (`READONLY`), and when they announce `+switch-master`.
     ///
     /// ```
-    /// let builder = cacheback::store::RedisStore::sentinel_builder("mymaster", ["127.0.0.1:26379", "127.0.0.1:26380"]);
+    /// use cacheback::SentinelGroup;
+    /// let group = SentinelGroup::new("mymaster", ["127.0.0.1:26379", "127.0.0.1:26380"]).password("secret");
+    /// let builder = cacheback::store::RedisStore::sentinel_builder(group);
     /// # let _ = builder;
     /// ```
-    pub fn sentinel_builder(
-        master: impl Into<String>,
-        sentinels: impl IntoIterator<Item = impl Into<String>>,
-    ) -> RedisStoreBuilder {
+    pub fn sentinel_builder(group: crate::SentinelGroup) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            target: Target::sentinel(master, sentinels),
+            target: Target::Sentinel(group),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: crate::connection::DEFAULT_TIMEOUT,
         }
@@ -210,7 +208,7 @@ impl RedisStoreBuilder {
             Target::Cluster(nodes) if nodes.is_empty() => {
                 return Err(StoreError::new("a Redis Cluster needs at least one seed node"));
             }
-            Target::Sentinel { sentinels, .. } if sentinels.is_empty() => {
+            Target::Sentinel(group) if group.sentinels.is_empty() => {
                 return Err(StoreError::new("a Redis Sentinel group needs at least one sentinel"));
             }
             _ => {}

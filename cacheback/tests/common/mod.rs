@@ -47,7 +47,7 @@ pub async fn cluster_store(prefix: &str) -> RedisStore {
 /// A store on the master of the test Redis Sentinel group under `prefix`.
 pub async fn sentinel_store(prefix: &str) -> RedisStore {
     let (master, sentinels) = redis_sentinel();
-    RedisStore::sentinel_builder(&master, sentinels.clone()).key_prefix(prefix).connect().await.unwrap_or_else(|e| {
+    RedisStore::sentinel_builder(cacheback::SentinelGroup::new(&master, sentinels.clone())).key_prefix(prefix).connect().await.unwrap_or_else(|e| {
         panic!("these tests need the Redis Sentinel group {master}@{sentinels:?} (`scripts/test` starts it): {e}")
     })
 }

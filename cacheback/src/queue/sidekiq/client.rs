@@ -73,20 +73,18 @@ impl SidekiqQueue {
         SidekiqQueueBuilder::new(Target::Url(url.into()))
     }
 
-    /// Configures a queue on the master that the `sentinels` (`host:port`
-    /// or `redis://` URLs) of a Redis Sentinel group know as `master`,
+    /// Configures a queue on the master of a Redis Sentinel `group`,
     /// followed through failovers (as
     /// [`RedisStore::sentinel_builder`](crate::store::RedisStore::sentinel_builder)'s).
     ///
     /// ```
-    /// let builder = cacheback::queue::sidekiq::SidekiqQueue::sentinel_builder("mymaster", ["127.0.0.1:26379"]);
+    /// use cacheback::SentinelGroup;
+    /// let group = SentinelGroup::new("mymaster", ["127.0.0.1:26379"]);
+    /// let builder = cacheback::queue::sidekiq::SidekiqQueue::sentinel_builder(group);
     /// # let _ = builder;
     /// ```
-    pub fn sentinel_builder(
-        master: impl Into<String>,
-        sentinels: impl IntoIterator<Item = impl Into<String>>,
-    ) -> SidekiqQueueBuilder {
-        SidekiqQueueBuilder::new(Target::sentinel(master, sentinels))
+    pub fn sentinel_builder(group: crate::SentinelGroup) -> SidekiqQueueBuilder {
+        SidekiqQueueBuilder::new(Target::Sentinel(group))
     }
 
     /// The queue of jobs without options.

@@ -237,25 +237,22 @@ impl SidekiqWorker {
         Self::builder_for(performer, Target::Url(url.into()))
     }
 
-    /// Configures a worker running refreshes from the master that the
-    /// `sentinels` (`host:port` or `redis://` URLs) of a Redis Sentinel group
-    /// know as `master`, followed through failovers (as
+    /// Configures a worker running refreshes from the master of a Redis
+    /// Sentinel `group`, followed through failovers (as
     /// [`RedisStore::sentinel_builder`](crate::store::RedisStore::sentinel_builder)'s):
     /// a fetch cut short by the master's demotion asks the sentinels and
     /// fetches from the new master.
     ///
     /// ```
     /// # fn build(cache: cacheback::Cacheback) {
-    /// let builder = cacheback::queue::sidekiq::SidekiqWorker::sentinel_builder(cache, "mymaster", ["127.0.0.1:26379"]);
+    /// use cacheback::SentinelGroup;
+    /// let group = SentinelGroup::new("mymaster", ["127.0.0.1:26379"]);
+    /// let builder = cacheback::queue::sidekiq::SidekiqWorker::sentinel_builder(cache, group);
     /// # let _ = builder;
     /// # }
     /// ```
-    pub fn sentinel_builder(
-        performer: impl Performer,
-        master: impl Into<String>,
-        sentinels: impl IntoIterator<Item = impl Into<String>>,
-    ) -> SidekiqWorkerBuilder {
-        Self::builder_for(performer, Target::sentinel(master, sentinels))
+    pub fn sentinel_builder(performer: impl Performer, group: crate::SentinelGroup) -> SidekiqWorkerBuilder {
+        Self::builder_for(performer, Target::Sentinel(group))
     }
 
     fn builder_for(performer: impl Performer, target: Target) -> SidekiqWorkerBuilder {
