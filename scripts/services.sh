@@ -74,6 +74,34 @@ ensure_chromium() {
   fi
 }
 
+# The first of <bases...> from which <count> consecutive ports answer no
+# Redis: where a run's private servers go (never the machine's Redis).
+free_port_base() { # free_port_base <count> <bases...>
+  local count=$1 base port taken; shift
+  for base in "$@"; do
+    taken=""
+    for port in $(seq "$base" $((base + count - 1))); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && taken=1
+    done
+    [ -z "$taken" ] && { echo "$base"; return; }
+  done
+  echo "error: no $count free consecutive ports from any of $*" >&2
+  exit 1
+}
+
+# Stops the private servers a run started: by PID, then by port (a server a
+# test restarted is not our child), and removes their directory.
+stop_private_servers() { # stop_private_servers <pids> <first port> <last port> <dir>
+  # shellcheck disable=SC2086
+  kill $1 2>/dev/null || true
+  # shellcheck disable=SC2086
+  wait $1 2>/dev/null || true
+  for port in $(seq "$2" "$3"); do
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+  rm -rf "$4"
+}
+
 # A Redis Cluster of three primaries, each with one replica, on six private
 # ports of its own (never the machine's Redis), for the tests of the cache on
 # a Cluster: started once per run, stopped by PID when the calling script
@@ -81,14 +109,7 @@ ensure_chromium() {
 start_redis_cluster() {
   command -v redis-server >/dev/null || apt_install redis-server
   local base port dir ports=() pids=()
-  # Six consecutive ports nothing answers on.
-  for base in 7101 17101 27101 37101; do
-    local taken=""
-    for port in $(seq "$base" $((base + 5))); do
-      redis-cli -p "$port" ping >/dev/null 2>&1 && taken=1
-    done
-    [ -z "$taken" ] && break
-  done
+  base=$(free_port_base 6 7101 17101 27101 37101)
   dir=$(mktemp -d /tmp/cacheback-cluster.XXXXXX)
   for port in $(seq "$base" $((base + 5))); do
     mkdir -p "$dir/$port"
@@ -117,16 +138,7 @@ start_redis_cluster() {
 
 stop_redis_cluster() {
   if [ -n "${CLUSTER_PIDS:-}" ]; then
-    # shellcheck disable=SC2086
-    kill $CLUSTER_PIDS 2>/dev/null || true
-    # shellcheck disable=SC2086
-    wait $CLUSTER_PIDS 2>/dev/null || true
-    # A node a test killed and started again (tests/cluster.rs) is not our
-    # child: it stops by its port, which is ours for this run.
-    for port in $(seq "$CLUSTER_BASE" $((CLUSTER_BASE + 5))); do
-      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-    done
-    rm -rf "$CLUSTER_DIR"
+    stop_private_servers "$CLUSTER_PIDS" "$CLUSTER_BASE" $((CLUSTER_BASE + 5)) "$CLUSTER_DIR"
   fi
 }
 
@@ -140,14 +152,8 @@ stop_redis_cluster() {
 start_redis_sentinel() {
   command -v redis-server >/dev/null || apt_install redis-server
   local base port dir pids=()
-  # Five consecutive ports nothing answers on: master, replica, 3 sentinels.
-  for base in 7201 17201 27201 37201; do
-    local taken=""
-    for port in $(seq "$base" $((base + 4))); do
-      redis-cli -p "$port" ping >/dev/null 2>&1 && taken=1
-    done
-    [ -z "$taken" ] && break
-  done
+  # Master, replica, three sentinels.
+  base=$(free_port_base 5 7201 17201 27201 37201)
   dir=$(mktemp -d /tmp/cacheback-sentinel.XXXXXX)
   log "starting a Redis Sentinel group on ports $base-$((base + 4))"
   for port in "$base" $((base + 1)); do
@@ -194,14 +200,7 @@ CONF
 
 stop_redis_sentinel() {
   if [ -n "${SENTINEL_PIDS:-}" ]; then
-    # shellcheck disable=SC2086
-    kill $SENTINEL_PIDS 2>/dev/null || true
-    # shellcheck disable=SC2086
-    wait $SENTINEL_PIDS 2>/dev/null || true
-    for port in $(seq "$SENTINEL_BASE" $((SENTINEL_BASE + 4))); do
-      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-    done
-    rm -rf "$SENTINEL_DIR"
+    stop_private_servers "$SENTINEL_PIDS" "$SENTINEL_BASE" $((SENTINEL_BASE + 4)) "$SENTINEL_DIR"
   fi
 }
 

@@ -160,6 +160,36 @@ impl StaleReads {
     }
 }
 
+/// An engine on the test Sentinel group whose refreshes go to a Sidekiq
+/// queue of its own behind the same sentinels (its copy coherent if asked),
+/// and a worker running them: the engine, the queue's name, the worker.
+async fn with_a_worker(
+    label: &str,
+    coherent: bool,
+) -> (Fixture, String, cacheback::queue::sidekiq::WorkerHandle) {
+    let (master, sentinels) = redis_sentinel();
+    let queue_name = unique_prefix(label).replace(':', "-");
+    let queue = SidekiqQueue::sentinel_builder(SentinelGroup::new(&master, sentinels.clone()))
+        .default_queue(&queue_name)
+        .connect()
+        .await
+        .unwrap();
+    let mut engine = fixture(Backend::Sentinel).refresh_queue(queue);
+    if coherent {
+        engine = engine.coherent_local(Duration::from_secs(600));
+    }
+    let engine = engine.build().await;
+    let worker =
+        SidekiqWorker::sentinel_builder(engine.cache.clone(), SentinelGroup::new(&master, sentinels))
+            .queues([queue_name.clone()])
+            .concurrency(2)
+            .connect()
+            .await
+            .unwrap();
+    let running = worker.start();
+    (engine, queue_name, running)
+}
+
 /// The key prefix in a `RedisStore`'s `Debug` text.
 fn store_prefix(debug: &str) -> String {
     debug.split("prefix: \"").nth(1).unwrap().split('"').next().unwrap().to_owned()
@@ -175,28 +205,10 @@ fn store_prefix(debug: &str) -> String {
 async fn a_failover_under_reads_enqueues_and_a_worker() {
     let _topology = TOPOLOGY.write().await;
     let (master, sentinels) = redis_sentinel();
-    let queue_name = unique_prefix("failover").replace(':', "-");
-    let queue = SidekiqQueue::sentinel_builder(SentinelGroup::new(&master, sentinels.clone()))
-        .default_queue(&queue_name)
-        .connect()
-        .await
-        .unwrap();
-    let a = fixture(Backend::Sentinel)
-        .refresh_queue(queue)
-        .coherent_local(Duration::from_secs(600))
-        .build()
-        .await;
+    let (a, queue_name, running) = with_a_worker("failover", true).await;
     // Another process, whose coherent copy must follow the master too.
     let b =
         fixture(Backend::Sentinel).coherent_local(Duration::from_secs(600)).prefix(&a.prefix).build().await;
-    let worker =
-        SidekiqWorker::sentinel_builder(a.cache.clone(), SentinelGroup::new(&master, sentinels.clone()))
-            .queues([queue_name.clone()])
-            .concurrency(2)
-            .connect()
-            .await
-            .unwrap();
-    let running = worker.start();
     let param = ("failover".to_owned(),);
     a.dummy().refresh(&param).await.unwrap();
     let shared = ("shared".to_owned(),);
@@ -323,20 +335,7 @@ async fn the_master_hung_under_reads() {
 async fn the_master_lost(loss: Loss) {
     let _topology = TOPOLOGY.write().await;
     let (master, sentinels) = redis_sentinel();
-    let queue_name = unique_prefix("lost").replace(':', "-");
-    let queue = SidekiqQueue::sentinel_builder(SentinelGroup::new(&master, sentinels.clone()))
-        .default_queue(&queue_name)
-        .connect()
-        .await
-        .unwrap();
-    let a = fixture(Backend::Sentinel).refresh_queue(queue).build().await;
-    let worker =
-        SidekiqWorker::sentinel_builder(a.cache.clone(), SentinelGroup::new(&master, sentinels.clone()))
-            .queues([queue_name.clone()])
-            .connect()
-            .await
-            .unwrap();
-    let running = worker.start();
+    let (a, _, running) = with_a_worker("lost", false).await;
     let param = ("lost".to_owned(),);
     a.dummy().refresh(&param).await.unwrap();
     let reads = StaleReads::start(&a, &param);
