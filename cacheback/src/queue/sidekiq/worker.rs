@@ -28,6 +28,13 @@ const FETCH_TIMEOUT_SEVERAL_SECS: f64 = 0.1;
 /// `BLMOVE` answers only after [`FETCH_TIMEOUT_SECS`], so a shorter response
 /// timeout (the configured one may be 500 ms) would fail every idle fetch.
 const FETCH_MIN_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The first wait of a fetcher after a failed fetch or connect; it doubles
+/// at each failure in a row, up to [`FETCH_RETRY_MAX`].
+const FETCH_RETRY_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait of a fetcher between two failed fetches.
+const FETCH_RETRY_MAX: Duration = Duration::from_secs(1);
 /// How many jobs a draining fetcher moves to its working list at once.
 const DRAIN_BATCH: usize = 8;
 
@@ -459,6 +466,12 @@ impl Inner {
 
     async fn fetch_loop(self: Arc<Self>, stopped: watch::Receiver<bool>, slot: InFlight) {
         let mut conn: Option<RedisConnection> = None;
+        // After a failed fetch or connect: 100 ms, doubling up to 1 s, so a
+        // fetch cut short by a failover (the master demoted, answering
+        // `UNBLOCKED`, then `READONLY` until the sentinels switch) resumes
+        // soon after the switch, and a Redis that stays down is asked once
+        // a second.
+        let mut retry_in = FETCH_RETRY_FIRST;
         while !*stopped.borrow() {
             let c = match &mut conn {
                 Some(c) => c,
@@ -469,17 +482,23 @@ impl Inner {
                     Ok(c) => conn.insert(c.without_deadline()),
                     Err(err) => {
                         tracing::error!(target: "cacheback", error = %err, "Sidekiq fetcher cannot connect; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tokio::time::sleep(retry_in).await;
+                        retry_in = (retry_in * 2).min(FETCH_RETRY_MAX);
                         continue;
                     }
                 },
             };
-            let job = match self.next_job(c).await {
+            let fetched = self.next_job(c).await;
+            if fetched.is_ok() {
+                retry_in = FETCH_RETRY_FIRST;
+            }
+            let job = match fetched {
                 Ok(Some(job)) => job,
                 Ok(None) => continue,
                 Err(err) => {
                     tracing::error!(target: "cacheback", error = %err, "Sidekiq fetch failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(retry_in).await;
+                    retry_in = (retry_in * 2).min(FETCH_RETRY_MAX);
                     continue;
                 }
             };
