@@ -210,6 +210,8 @@ impl LocalCache {
         });
         self.track();
         crate::tracking::start(store.tracking_source(), sink).await.map_err(|e| {
+            // Nothing keeps it coherent: a copy living its time to live again.
+            self.untrack();
             StoreError::with_source(
                 format!(
                     "Redis at `{}` cannot keep the local copy coherent (CLIENT TRACKING needs Redis 6 or later)",
@@ -240,6 +242,13 @@ impl LocalCache {
     fn track(&self) {
         self.coherence.tracked.store(true, Ordering::Release);
         self.suspend();
+    }
+
+    /// No tracker keeps this copy coherent after all: it is served again,
+    /// each copy living its time to live.
+    fn untrack(&self) {
+        self.coherence.tracked.store(false, Ordering::Release);
+        self.resume();
     }
 
     /// Redis can no longer tell of writes: every copy goes, none is served.

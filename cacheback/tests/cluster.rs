@@ -225,27 +225,7 @@ async fn a_primary_killed_under_reads_and_refreshes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     // The other engine's copy hears of writes on the promoted replica.
-    let coherent = loop {
-        if a.dummy().set(&shared, ("after".to_owned(), 0.0)).await.is_ok()
-            && b.dummy().get(&shared).await.is_ok_and(|got| got.is_some_and(|got| got.0 == "after"))
-        {
-            break killed.elapsed();
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(40),
-            "the other copy never heard of the promoted primary"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    a.dummy().set(&shared, ("again".to_owned(), 0.0)).await.unwrap();
-    let again = std::time::Instant::now();
-    while b.dummy().get(&shared).await.unwrap().unwrap().0 != "again" {
-        assert!(
-            again.elapsed() < Duration::from_secs(5),
-            "a write on the promoted primary did not evict the other copy"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let coherent = copies_follow_the_failover(&a, &b, &shared, killed).await;
     eprintln!(
         "cluster failover: refreshes land again {} ms after the primary was killed, the other copy is coherent after {} ms",
         landed.as_millis(),

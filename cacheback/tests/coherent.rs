@@ -109,6 +109,23 @@ async fn the_copy_is_not_served_while_tracking_is_down() {
     drop(redis);
 }
 
+/// A copy that cannot be made coherent (its Redis gone by then) says so,
+/// and stays what it was: served, each copy living its time to live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_cannot_be_made_coherent_is_still_served() {
+    let mut redis = PrivateRedis::start_anywhere();
+    let store = RedisStore::builder(format!("redis://127.0.0.1:{}", redis.port))
+        .timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    redis.stop();
+    let local = LocalCache::new(LONG);
+    let err = local.keep_coherent(&store).await.unwrap_err().to_string();
+    assert!(err.contains("cannot keep the local copy coherent"), "{err}");
+    assert!(local.is_serving(), "the copy is served as one living its time to live");
+}
+
 /// `CLIENT KILL` of the tracking connections: the copy is emptied, tracking
 /// comes back, and a write made around the cut is seen by the other engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -603,6 +603,39 @@ impl<S: CacheStore> CacheStore for Yielding<S> {
     }
 }
 
+/// After a failover: `a` writes `param` until `b`'s coherent copy answers
+/// that write (within 40 s of `since`), then one more write of `a` must
+/// reach `b` within 5 s. Returns when `b` first answered, from `since`.
+pub async fn copies_follow_the_failover(
+    a: &Fixture,
+    b: &Fixture,
+    param: &(String,),
+    since: std::time::Instant,
+) -> Duration {
+    let coherent = loop {
+        if a.dummy().set(param, ("after".to_owned(), 0.0)).await.is_ok()
+            && b.dummy().get(param).await.is_ok_and(|got| got.is_some_and(|got| got.0 == "after"))
+        {
+            break since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(40),
+            "the other copy never heard of the new primary's writes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    a.dummy().set(param, ("again".to_owned(), 0.0)).await.unwrap();
+    let again = std::time::Instant::now();
+    while b.dummy().get(param).await.unwrap().unwrap().0 != "again" {
+        assert!(
+            again.elapsed() < Duration::from_secs(5),
+            "a write on the new primary did not evict the other copy"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    coherent
+}
+
 /// A Redis store of a Redis `backend` (one server, the Cluster, the
 /// Sentinel group's master) under `prefix`.
 pub async fn redis_store_on(backend: Backend, prefix: &str) -> RedisStore {
